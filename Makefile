@@ -1,0 +1,94 @@
+# Phase 11 — serving many LoRA adapters from one base model.
+# Two commands matter:  `make grade` (grade your labs)  and  `make test` (the course's own suite).
+# Both build .venv/ by themselves from the pins in pyproject.toml, only when it is missing or stale.
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+BASE   := $(VENV)/.stamp-base
+LAB02  := $(VENV)/.stamp-lab02
+MODEL  := labs/lab02_serve_many_loras/model/.stamp
+LAB    ?=
+SUBMISSIONS ?=
+JOBS   ?= 2
+export MPLBACKEND := Agg
+# Nothing in this course may reach a model hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# `import grader` (the course's tooling) from any target, notebook kernel or test.
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help grade test release reset stubs bench-lab01 bench-lab04 lab02-setup lab02-model \
+        lab02-capture nbgrader-course nbgrader-release autograde notebooks clean
+
+help:
+	@echo "make grade          grade labs/ (a score table; never writes into labs/)"
+	@echo "make test           the course's own test suite (installs the lab02 engine too)"
+	@echo "make reset LAB=name restore one lab's stub (your file is backed up first)"
+	@echo "make release        build the student release in dist/student/"
+	@echo "make bench-lab01    lab01 benchmark (table + PNG in build/bench/)"
+	@echo "make bench-lab04    lab04 simulator benchmark"
+	@echo "make lab02-setup    install the pinned vLLM (CPU or CUDA build) into .venv"
+	@echo "make lab02-model    build the tiny offline model and its three adapters"
+	@echo "make lab02-capture  record real engine runs into labs/lab02_serve_many_loras/captured/"
+	@echo "make nbgrader-course / nbgrader-release / autograde SUBMISSIONS=DIR   (instructors)"
+
+# --- environment -------------------------------------------------------------------------
+$(BASE): pyproject.toml grader/deps.py
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) grader/deps.py base > $(VENV)/requirements-base.txt
+	$(VPY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements-base.txt
+	@touch $@
+
+$(LAB02): $(BASE) grader/deps.py
+	$(VPY) grader/deps.py lab02-install
+	@touch $@
+
+lab02-setup: $(LAB02)
+
+# --- students ----------------------------------------------------------------------------
+grade: $(BASE)
+	$(VPY) -m grader --impl labs $(if $(LAB),--lab $(LAB))
+
+reset: $(BASE)
+	$(VPY) -m grader.reset $(LAB)
+
+notebooks: $(BASE)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench-lab01: $(BASE)
+	$(VPY) -m grader.bench_lab01
+
+bench-lab04: $(BASE)
+	$(VPY) -m grader.bench_lab04
+
+$(MODEL): $(LAB02) labs/lab02_serve_many_loras/tools/build_tiny_model.py
+	$(VPY) labs/lab02_serve_many_loras/tools/build_tiny_model.py --out labs/lab02_serve_many_loras/model
+
+lab02-model: $(MODEL)
+
+lab02-capture: $(MODEL)
+	$(VPY) labs/lab02_serve_many_loras/tools/capture.py --impl solutions
+
+# --- maintainers -------------------------------------------------------------------------
+test: $(BASE) $(LAB02) $(MODEL)
+	$(VPY) -m pytest grader/tests -q
+
+stubs: $(BASE)
+	$(VPY) -m grader.stubs --write
+
+release: $(BASE)
+	$(VPY) -m grader.release dist/student
+
+# --- instructors (nbgrader) --------------------------------------------------------------
+nbgrader-course: $(BASE)
+	$(VPY) -m grader.nbgrader_course build
+
+nbgrader-release: $(BASE)
+	$(VPY) -m grader.nbgrader_course release
+
+autograde: $(BASE)
+	$(VPY) -m grader.nbgrader_course autograde --submissions "$(SUBMISSIONS)" --jobs $(JOBS)
+
+clean:
+	rm -rf build dist .grade

@@ -1,0 +1,68 @@
+"""The four labs: the one list every tool reads (grader, stubs, release, nbgrader, tests)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str           # the Python package students fill in, e.g. lab01_batched_lora_matmul
+    module: str         # the single stub module inside it
+    title: str
+    tag: str            # "CPU" or "GPU-optional"
+    timeout_s: int = 30       # per test
+    memory_mb: int = 6144     # address-space cap for the process that runs the lab's tests
+
+    @property
+    def short(self) -> str:
+        return self.name.split("_", 1)[0]          # "lab01"
+
+    def stub_path(self, impl_root: Path) -> Path:
+        return impl_root / self.name / f"{self.module}.py"
+
+    @property
+    def public_tests(self) -> Path:
+        return ROOT / "labs" / self.name / "tests"
+
+    @property
+    def hidden_tests(self) -> Path:
+        return ROOT / "grader" / "hidden" / self.name
+
+    @property
+    def page(self) -> Path:
+        return ROOT / "labs" / self.name / "README.md"
+
+    @property
+    def notebook(self) -> Path:
+        return ROOT / "notebooks" / f"{self.name}.ipynb"
+
+
+# In the recommended order: 01 -> 03 -> 04 -> 02 (lab02 builds on 01 and 04).
+LABS: tuple[Lab, ...] = (
+    Lab("lab01_batched_lora_matmul", "batched_lora", "Batched multi-LoRA matmul", "CPU"),
+    Lab("lab03_lora_economics", "economics", "LoRA economics", "CPU"),
+    Lab("lab04_adapter_slot_cache", "slot_cache", "Adapter slots, caches and the scheduler", "CPU"),
+    Lab("lab02_serve_many_loras", "serve", "Serve many LoRAs on real vLLM", "GPU-optional"),
+)
+
+
+def get(name: str) -> Lab:
+    """Find a lab by package name or short name ("lab01")."""
+    for lab in LABS:
+        if name in (lab.name, lab.short):
+            return lab
+    known = ", ".join(lab.name for lab in LABS)
+    raise KeyError(f"unknown lab {name!r}; known labs: {known}")
+
+
+def present(impl_root: Path | None = None) -> list[Lab]:
+    """The labs whose tests exist in this checkout (all four once the course is complete)."""
+    out = []
+    for lab in LABS:
+        if lab.public_tests.is_dir() and (impl_root is None or lab.stub_path(impl_root).exists()
+                                           or (impl_root / lab.name).exists()):
+            out.append(lab)
+    return out

@@ -1,0 +1,44 @@
+"""Plausible wrong answers, one module per lab (``grader/mutants/<lab>.py`` with ``MUTANTS``).
+
+A mutant is a textual edit of the reference module. The course's suite applies each one to a
+copy of ``solutions/`` and requires the grader to score it below full marks: proof that the
+hidden tests catch that mistake.
+"""
+from __future__ import annotations
+
+import importlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.labs import ROOT, Lab
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    old: str            # text of the reference module; must occur exactly once
+    new: str
+    why: str            # the student's mistake this stands for
+    public_passes: bool = True   # False when a public test already catches it
+
+
+def mutants_for(lab: Lab) -> list[Mutant]:
+    try:
+        mod = importlib.import_module(f"grader.mutants.{lab.name}")
+    except ModuleNotFoundError:
+        return []
+    return list(mod.MUTANTS)
+
+
+def apply(lab: Lab, mutant: Mutant, dest: Path, source_root: Path = ROOT / "solutions") -> Path:
+    """Copy the reference implementation root to ``dest`` and apply ``mutant`` to ``lab``'s module."""
+    shutil.copytree(source_root, dest, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    path = lab.stub_path(dest)
+    text = path.read_text()
+    count = text.count(mutant.old)
+    if count != 1:
+        raise ValueError(f"mutant {lab.name}/{mutant.name}: 'old' text occurs {count} times in "
+                         f"{lab.module}.py (must be exactly once); did the reference change?")
+    path.write_text(text.replace(mutant.old, mutant.new))
+    return dest
