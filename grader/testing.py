@@ -18,3 +18,100 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, dtype=None, wh
     assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
     tol = TOLERANCES[dtype or expected.dtype]
     torch.testing.assert_close(actual.float(), expected.float(), **tol, msg=lambda m: f"{what}: {m}")
+
+
+# --------------------------------------------------------------------------------------------
+# Lab 01 helpers: random adapters and batches, the merged-weight oracle, and a product counter.
+# --------------------------------------------------------------------------------------------
+
+def lab01_make_adapter(lab, rank: int, d_in: int, d_out: int, *, scaling: float = 2.0,
+                       dtype=torch.float32, seed: int = 0):
+    """A random ``lab.LoRAAdapter`` with outputs of order 1 (A ~ N(0, 1/in), B ~ N(0, 1/r))."""
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(rank, d_in, generator=g) / d_in ** 0.5
+    B = torch.randn(d_out, rank, generator=g) / rank ** 0.5
+    return lab.LoRAAdapter(A.to(dtype), B.to(dtype), scaling)
+
+
+def lab01_make_layer(T: int, d_in: int, d_out: int, *, dtype=torch.float32, seed: int = 0):
+    """x: (T, in) ~ N(0, 1) and W: (out, in) ~ N(0, 1/in), so every output is of order 1."""
+    g = torch.Generator().manual_seed(10_000 + seed)
+    x = torch.randn(T, d_in, generator=g)
+    W = torch.randn(d_out, d_in, generator=g) / d_in ** 0.5
+    return x.to(dtype), W.to(dtype)
+
+
+def lab01_merged_reference(x, W, adapters, adapter_ids) -> torch.Tensor:
+    """What each row gets ALONE, by definition: x_row @ (W + scaling * B @ A).T, in float64.
+
+    Row t uses the adapter ``adapters[adapter_ids[t]]`` merged into W, or W itself when its id
+    is 0. Merging costs out*in per adapter: an oracle for tests, not how an engine computes.
+    Returns float64, shape (T, out).
+    """
+    W64 = W.double()
+    out = torch.empty(x.shape[0], W.shape[0], dtype=torch.float64)
+    for i in sorted(set(adapter_ids.tolist())):
+        rows = adapter_ids == i
+        merged = W64 if i == 0 else W64 + adapters[i].scaling * (adapters[i].B.double() @ adapters[i].A.double())
+        out[rows] = x[rows].double() @ merged.T
+    return out
+
+
+class _Tracked(torch.Tensor):
+    """A tensor that reports to a ProductLog every operation that reads it into something new."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        tracked = [a for a in _flatten((args, kwargs)) if isinstance(a, _Tracked) and hasattr(a, "_p11_label")]
+        with torch._C.DisableTorchFunctionSubclass():
+            result = func(*args, **kwargs)
+        if not tracked or not isinstance(result, torch.Tensor) or not result.is_floating_point():
+            return result
+        src = tracked[0]
+        if len(tracked) == 1 and result.numel() == src._p11_numel:
+            # A view, cast or copy of the tracked weight (W.T, W.float(), W.contiguous()): keep tracking.
+            return src._p11_log._wrap(result, src._p11_label, src._p11_numel)
+        for t in {id(t): t for t in tracked}.values():
+            t._p11_log.uses.setdefault(t._p11_label, []).append((getattr(func, "__name__", str(func)),
+                                                                 tuple(result.shape)))
+        return result
+
+
+def _flatten(obj):
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            yield from _flatten(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _flatten(o)
+    else:
+        yield obj
+
+
+class ProductLog:
+    """Counts how often code under test reads a weight into a new result (a product, a gather...).
+
+        log = ProductLog()
+        W_t = log.track(W, "W")          # behaves exactly like W
+        y = lab.apply_multi_lora_grouped(x, W_t, adapters, ids)
+        log.uses["W"]                    # [("__matmul__", (T, out))]: one base product over T rows
+
+    Views, casts and copies of a tracked tensor (``W.T``, ``W.float()``) stay tracked and are not
+    counted; any other operation that produces a floating-point tensor from it is one use.
+    """
+
+    def __init__(self):
+        self.uses: dict[str, list[tuple[str, tuple]]] = {}
+
+    def _wrap(self, t: torch.Tensor, label: str, numel: int) -> torch.Tensor:
+        w = t.as_subclass(_Tracked)
+        w._p11_label, w._p11_numel, w._p11_log = label, numel, self
+        return w
+
+    def track(self, t: torch.Tensor, label: str) -> torch.Tensor:
+        self.uses.setdefault(label, [])
+        return self._wrap(t.detach().clone(), label, t.numel())
+
+    def count(self, label: str) -> int:
+        return len(self.uses.get(label, []))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 
@@ -54,17 +55,17 @@ class Reporter:
         outcome, text = self._worst.pop(nodeid, ("passed", ""))
         exc = ""
         if outcome == "failed":
-            exc = _exception_line(text)
+            exc = exception_line(text)
         self._emit(event="end", nodeid=nodeid, outcome=outcome, text=text, exc=exc)
 
 
-def _exception_line(text: str) -> str:
-    """The 'E   SomeError: message' line pytest puts in a failure report, first one wins."""
-    for line in text.splitlines():
-        if line.startswith("E   ") and ("Error" in line or "Exception" in line or "Failed" in line
-                                        or "Timeout" in line or "Exit" in line):
-            return line[4:].strip()[:300]
-    return ""
+def exception_line(text: str) -> str:
+    """The 'E   SomeError: message' line of a pytest failure report (the exception, not the context)."""
+    e_lines = [ln[4:].strip() for ln in text.splitlines() if ln.startswith("E   ")]
+    for line in e_lines:
+        if re.match(r"^[\w.]*(Error|Exception|Exit|Interrupt|Failed|Timeout)\b", line):
+            return line[:300]
+    return e_lines[0][:300] if e_lines else ""
 
 
 def main() -> int:

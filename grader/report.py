@@ -1,0 +1,83 @@
+"""Turn lab runs into the score table students read and the JSON tools read."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.labs import ROOT
+from grader.run import LabRun
+
+
+def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
+    pub = [r for r in run.results if r.item.kind == "public"]
+    hid = [r for r in run.results if r.item.kind == "hidden"]
+    score = sum(r.item.points for r in run.results if r.passed and (public_counted or r.item.kind != "public"))
+    return {
+        "score": score,
+        "max_score": sum(r.item.points for r in run.results),
+        "public": {"passed": sum(r.passed for r in pub), "total": len(pub), "counted": public_counted},
+        "hidden": {"passed": sum(r.passed for r in hid), "total": len(hid), "available": bool(hid)},
+        "seconds": round(run.seconds, 2),
+        "next_todo": next((r.todo for r in run.results if r.todo), ""),
+        "notes": run.notes,
+        "tests": [
+            {"name": r.item.name, "kind": r.item.kind, "points": r.item.points, "passed": r.passed,
+             "reason": r.reason, **({"detail": r.detail} if r.item.kind == "public" and r.detail else {})}
+            for r in run.results
+        ],
+    }
+
+
+def table(impl: Path, summaries: dict[str, dict], verbose: bool = False) -> str:
+    shown = impl.relative_to(ROOT) if impl.is_relative_to(ROOT) else impl
+    lines = [f"Phase 11 — grading {shown}/", ""]
+    w = max([len(n) for n in summaries] + [len("lab")])
+    lines.append(f"{'lab':<{w}}  {'public':>8}  {'hidden':>8}  {'score':>9}")
+    lines.append("-" * (w + 33))
+    tot = mx = 0
+    any_hidden = False
+    for name, s in summaries.items():
+        pub = f"{s['public']['passed']}/{s['public']['total']}"
+        hid = f"{s['hidden']['passed']}/{s['hidden']['total']}" if s["hidden"]["available"] else "—"
+        any_hidden |= s["hidden"]["available"]
+        lines.append(f"{name:<{w}}  {pub:>8}  {hid:>8}  {s['score']:>4}/{s['max_score']:<4}")
+        tot += s["score"]
+        mx += s["max_score"]
+    lines.append("-" * (w + 33))
+    lines.append(f"{'total':<{w}}  {'':>8}  {'':>8}  {tot:>4}/{mx:<4}")
+    for name, s in summaries.items():
+        lines += _details(name, s, verbose)
+    if not any_hidden:
+        lines += ["", "Hidden tests are not part of this copy: the scores above count public tests only.",
+                  "Where every public test passes, that is all it says — the hidden tests may still fail."]
+    return "\n".join(lines)
+
+
+def _details(name: str, s: dict, verbose: bool) -> list[str]:
+    out = []
+    failed = [t for t in s["tests"] if not t["passed"]]
+    for note in s["notes"]:
+        out.append(f"  ! {note}")
+    if not failed:
+        if s["hidden"]["available"]:
+            out.append("  all public and hidden tests passed")
+        else:
+            out.append("  all public tests passed (hidden tests not run here)")
+    elif s["next_todo"] and all("TODO" in t["reason"] or "NotImplementedError" in t["reason"]
+                                or t["passed"] for t in s["tests"]):
+        out.append(f"  next: {s['next_todo']}")
+    else:
+        if s["next_todo"]:
+            out.append(f"  next: {s['next_todo']}")
+        pub = [t for t in failed if t["kind"] == "public"]
+        hid = [t for t in failed if t["kind"] == "hidden"]
+        if not pub and s["public"]["total"]:
+            out.append("  all public tests passed; hidden tests failed:")
+        for t in (pub + hid)[: None if verbose else 12]:
+            out.append(f"  ✗ [{t['kind']}] {t['name']} ({t['points']} pt): {t['reason']}")
+            if verbose and t.get("detail"):
+                out += ["      " + ln for ln in t["detail"].splitlines()[-40:]]
+        if not verbose and len(failed) > 12:
+            out.append(f"  … {len(failed) - 12} more (use --verbose)")
+        if pub and not verbose:
+            out.append(f"  full feedback for public tests: python -m grader --lab {name} --verbose")
+    return [f"\n{name}"] + out if out else []

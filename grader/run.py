@@ -1,0 +1,263 @@
+"""Run one lab's tests against an implementation root, in a separate, watched process.
+
+The student's code is untrusted and often broken. Each lab runs in its own process group with
+a memory cap and a per-test timeout. The child reports through a private pipe, tagged with a
+nonce it reads from stdin; the parent owns the points (grader.catalog) and turns whatever
+happened — a failure, a timeout, a crash, an exit — into per-test results. When the child dies
+mid-test, that test fails with the reason and the child is restarted for the tests still to run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import catalog
+from grader.labs import ROOT, Lab
+from grader.worker import exception_line
+
+COLLECT_S = 120       # time allowed to start up and collect (imports torch, the student module)
+OUTPUT_CAP = 64 << 20 # bytes a test process may write to any file
+
+
+@dataclass
+class TestResult:
+    item: catalog.TestItem
+    passed: bool = False
+    reason: str = "not run"          # one line, safe to show (hints only for hidden tests)
+    detail: str = ""                 # full pytest report, public tests only
+    todo: str = ""                   # a stub's NotImplementedError message, if that is why it failed
+    cases: int = 0
+
+
+@dataclass
+class LabRun:
+    lab: Lab
+    results: list[TestResult]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _limits(memory_mb: int):
+    def apply():
+        os.setsid()
+        mem = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_CAP, OUTPUT_CAP))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return apply
+
+
+def _describe_exit(rc: int) -> str:
+    if rc < 0:
+        sig = signal.Signals(-rc)
+        why = {signal.SIGSEGV: "a segmentation fault", signal.SIGKILL: "killed (memory cap or watchdog)",
+               signal.SIGABRT: "aborted", signal.SIGBUS: "a bus error"}.get(sig, sig.name)
+        return f"the test process crashed: {why}"
+    if rc == 2:
+        return "the test process was interrupted (KeyboardInterrupt or pytest.exit in your code)"
+    return f"the test process exited with code {rc} (sys.exit/os._exit in your code?)"
+
+
+class _Child:
+    """One worker process and its results pipe."""
+
+    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log):
+        self.nonce = secrets.token_hex(16)
+        r, w = os.pipe()
+        cmd = [sys.executable, "-m", "grader.worker", "--impl", str(impl_root), "--results-fd", str(w),
+               "--timeout", str(lab.timeout_s), "--ini", str(ROOT / "grader" / "grading.ini"),
+               "--rootdir", str(ROOT), *nodeids]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env.setdefault("MPLBACKEND", "Agg")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"     # grading never writes into labs/ (no __pycache__ either)
+        env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(w,),
+                                     cwd=tempfile.gettempdir(), env=env, preexec_fn=_limits(lab.memory_mb))
+        os.close(w)
+        self.proc.stdin.write((self.nonce + "\n").encode())
+        self.proc.stdin.close()
+        self.fd = r
+        self.buf = b""
+
+    def events(self, timeout: float):
+        """Yield parsed events until ``timeout`` passes without one; yields None on timeout, stops at EOF."""
+        while True:
+            if b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(ev, dict) and ev.get("nonce") == self.nonce:
+                    yield ev
+                continue
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                yield None
+                continue
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return
+            self.buf += chunk
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close(self) -> int:
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = self.proc.wait()
+        self.kill()                     # anything the student's code left behind in the group
+        os.close(self.fd)
+        return rc
+
+
+def _todo_of(text: str) -> str:
+    """The message of a stub's NotImplementedError ("lab01_... TODO 3: ..."), if that is what failed."""
+    for line in text.splitlines():
+        if "NotImplementedError:" in line and "TODO" in line:
+            return line.split("NotImplementedError:", 1)[1].strip()
+    return ""
+
+
+def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden")) -> LabRun:
+    start = time.monotonic()
+    items = catalog.discover(lab, kinds)
+    results = {it.name: TestResult(it) for it in items}
+    notes: list[str] = []
+    remaining = [it for it in items]
+    log = tempfile.TemporaryFile()
+    restarts = 0
+    while remaining and restarts <= len(items):
+        child = _Child(lab, impl_root, [it.nodeid for it in remaining], log)
+        current: str | None = None          # nodeid of the test running now
+        deadline = time.monotonic() + COLLECT_S
+        finished_any = False
+        for ev in child.events(timeout=1.0):
+            now = time.monotonic()
+            if ev is None:
+                if now > deadline:
+                    child.kill()
+                    if current:
+                        res = results[_func(current)]
+                        res.passed, res.reason = False, f"timed out after {lab.timeout_s} s"
+                        res.cases += 1
+                    else:
+                        notes.append(f"the test process did not start within {COLLECT_S} s")
+                    break
+                continue
+            kind = ev.get("event")
+            if kind == "start":
+                current = ev["nodeid"]
+                deadline = now + lab.timeout_s + _grace(lab.timeout_s)
+            elif kind == "end":
+                _record(results, ev, lab.timeout_s)
+                finished_any = True
+                current = None
+                deadline = now + lab.timeout_s + _grace(lab.timeout_s)
+            elif kind == "collect_error":
+                # With explicit node ids, one file that cannot be imported stops the whole session,
+                # so the error stands for every test still to run.
+                text = ev.get("text", "")
+                why = f"could not load the tests: {exception_line(text) or 'import error'}"
+                for it in remaining:
+                    res = results[it.name]
+                    if res.cases == 0:
+                        res.passed, res.reason, res.cases = False, why, 1
+                        res.detail = text if it.kind == "public" else ""
+                        res.todo = _todo_of(text)
+        rc = child.close()
+        if current is not None:             # died or was killed in the middle of a test
+            res = results[_func(current)]
+            if res.reason != f"timed out after {lab.timeout_s} s":
+                res.passed, res.reason = False, _describe_exit(rc)
+            res.cases += 1
+        done = {name for name, r in results.items() if r.cases > 0}
+        left = [it for it in remaining if it.name not in done]
+        if left and current is None and not finished_any:
+            # Died before running anything: collection itself failed (e.g. exit at import time).
+            for it in left:
+                results[it.name].reason = _describe_exit(rc) + " before any test ran"
+            break
+        remaining = left
+        restarts += 1
+    log.close()
+    # Aggregate: a test function passes only if it ran and every case passed.
+    for res in results.values():
+        if res.cases == 0 and res.reason == "not run":
+            res.reason = "not run (no result from the test process)"
+        if res.item.kind == "hidden" and not res.passed:
+            res.detail = ""
+            if res.reason.startswith(("failed", "could not load")) and not res.todo:
+                res.reason = f"failed — hint: {res.item.hint}"
+            elif res.todo:
+                res.reason = f"failed: {res.todo}"
+    return LabRun(lab, list(results.values()), notes, time.monotonic() - start)
+
+
+def _grace(timeout_s: int) -> int:
+    """The watchdog's slack over pytest-timeout's own per-test timeout (which fires first when it can)."""
+    return min(10, max(2, timeout_s // 2))
+
+
+def grade_lab(lab: Lab, impl_root: Path) -> dict:
+    """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
+    from grader import manifest
+    from grader.report import lab_summary
+
+    kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
+    run = run_lab(lab, impl_root, kinds)
+    if not lab.stub_path(impl_root).exists():
+        run.notes.append(f"no {lab.stub_path(impl_root)}: nothing to grade there")
+    edits = manifest.edited(lab)
+    if edits:
+        run.notes.append("public test files were edited, so public tests earn no points: "
+                         + ", ".join(edits) + f" (restore them: git checkout -- labs/{lab.name}/tests)")
+    return lab_summary(run, public_counted=not edits)
+
+
+def _func(nodeid: str) -> str:
+    return nodeid.split("::", 1)[-1].split("[", 1)[0]
+
+
+def _record(results: dict[str, TestResult], ev: dict, timeout_s: int) -> None:
+    name = _func(ev["nodeid"])
+    res = results.get(name)
+    if res is None:
+        return                       # a test the catalog does not know earns nothing
+    first = res.cases == 0
+    res.cases += 1
+    outcome = ev.get("outcome")
+    if outcome == "passed":
+        if first:
+            res.passed, res.reason = True, "passed"
+        return
+    text = ev.get("text", "")
+    if res.passed or first or res.reason == "passed":
+        res.passed = False
+        if outcome == "skipped":
+            res.reason = "skipped (a graded test must run)"
+        elif "Timeout (>" in text:
+            res.reason = f"timed out after {timeout_s} s"
+        else:
+            exc = ev.get("exc") or exception_line(text) or "failed"
+            res.reason = f"failed: {exc}"
+        if res.item.kind == "public":
+            res.detail = text
+        res.todo = res.todo or _todo_of(text)
