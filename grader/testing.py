@@ -57,6 +57,14 @@ def lab01_merged_reference(x, W, adapters, adapter_ids) -> torch.Tensor:
     return out
 
 
+# Operations that only re-present a weight (``W.T`` arrives as a property getter, ``__get__``).
+_VIEWS_AND_CASTS = frozenset({
+    "__get__", "t", "transpose", "permute", "to", "float", "double", "half", "bfloat16", "type",
+    "type_as", "contiguous", "clone", "detach", "view", "reshape", "flatten", "squeeze", "unsqueeze",
+    "__getitem__", "narrow",
+})
+
+
 class _Tracked(torch.Tensor):
     """A tensor that reports to a ProductLog every operation that reads it into something new."""
 
@@ -69,12 +77,12 @@ class _Tracked(torch.Tensor):
         if not tracked or not isinstance(result, torch.Tensor) or not result.is_floating_point():
             return result
         src = tracked[0]
-        if len(tracked) == 1 and result.numel() == src._p11_numel:
+        name = getattr(func, "__name__", str(func))
+        if len(tracked) == 1 and name in _VIEWS_AND_CASTS and result.numel() == src._p11_numel:
             # A view, cast or copy of the tracked weight (W.T, W.float(), W.contiguous()): keep tracking.
             return src._p11_log._wrap(result, src._p11_label, src._p11_numel)
         for t in {id(t): t for t in tracked}.values():
-            t._p11_log.uses.setdefault(t._p11_label, []).append((getattr(func, "__name__", str(func)),
-                                                                 tuple(result.shape)))
+            t._p11_log.uses.setdefault(t._p11_label, []).append((name, tuple(result.shape)))
         return result
 
 
