@@ -1,0 +1,74 @@
+"""`python -m grader` on the real labs: full marks for the references, zero for the stubs."""
+from __future__ import annotations
+
+from grader import catalog
+from grader.labs import LABS, ROOT, present
+
+from conftest import run_grader
+
+
+def test_every_lab_exists_with_its_contract_files():
+    for lab in LABS:
+        for path in (lab.stub_path(ROOT / "labs"), lab.stub_path(ROOT / "solutions"), lab.page,
+                     lab.notebook, lab.public_tests, lab.hidden_tests):
+            assert path.exists(), f"{lab.name}: missing {path.relative_to(ROOT)}"
+        items = catalog.discover(lab)
+        assert any(i.kind == "public" for i in items) and any(i.kind == "hidden" for i in items)
+
+
+def test_references_get_full_marks(solutions_report):
+    proc, report = solutions_report
+    assert set(report["labs"]) == {lab.name for lab in present()}
+    for name, lab in report["labs"].items():
+        failed = [(t["name"], t["reason"]) for t in lab["tests"] if not t["passed"]]
+        assert lab["score"] == lab["max_score"] > 0, f"{name}: {failed}"
+    assert report["total"]["score"] == report["total"]["max_score"]
+    assert "all public and hidden tests passed" in proc.stdout
+
+
+def test_untouched_stubs_score_zero_and_point_at_the_first_todo(stubs_report):
+    proc, report = stubs_report
+    for name, lab in report["labs"].items():
+        assert lab["score"] == 0, name
+        assert lab["max_score"] > 0
+        assert lab["next_todo"].startswith(f"{name} TODO "), lab["next_todo"]
+        assert f"next: {name} TODO" in proc.stdout
+    # the table: one row per lab and a total
+    for name in report["labs"]:
+        assert any(line.startswith(name) for line in proc.stdout.splitlines())
+    assert any(line.startswith("total") for line in proc.stdout.splitlines())
+
+
+def test_points_in_json_match_the_catalog(solutions_report):
+    _, report = solutions_report
+    for lab in present():
+        items = {i.name: i.points for i in catalog.discover(lab)}
+        got = {t["name"]: t["points"] for t in report["labs"][lab.name]["tests"]}
+        assert got == items
+        assert report["labs"][lab.name]["max_score"] == sum(items.values())
+
+
+def test_strict_exits_1_below_full_marks():
+    first = present()[0]
+    assert run_grader("--impl", "labs", "--lab", first.short, "--strict").returncode == 1
+    assert run_grader("--impl", "solutions", "--lab", first.short, "--strict").returncode == 0
+
+
+def test_cannot_grade_gives_exit_2_and_a_clear_message(tmp_path):
+    proc = run_grader("--lab", "lab99")
+    assert proc.returncode == 2 and "unknown lab 'lab99'" in proc.stderr
+    proc = run_grader("--impl", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_an_empty_implementation_dir_is_graded_as_zero_not_a_crash(tmp_path):
+    first = present()[0]
+    proc = run_grader("--impl", str(tmp_path), "--lab", first.short)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to grade there" in proc.stdout
+
+
+def test_grading_writes_nothing_into_labs(tmp_path):
+    before = sorted(str(p) for p in (ROOT / "labs").rglob("*"))
+    run_grader("--impl", "labs", "--lab", present()[0].short)
+    assert sorted(str(p) for p in (ROOT / "labs").rglob("*")) == before

@@ -1,0 +1,61 @@
+"""Stubs are generated from the solutions: same names, signatures and docstrings, no answers."""
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from grader import stubs
+from grader.labs import LABS, ROOT
+
+PRESENT = [lab for lab in LABS if stubs.solution_path(lab).exists()]
+
+
+@pytest.mark.parametrize("lab", PRESENT, ids=lambda lab: lab.short)
+def test_committed_stub_equals_the_generated_one(lab):
+    assert stubs.out_of_sync(lab) == "", f"run `make stubs`\n{stubs.out_of_sync(lab)}"
+
+
+def _api(path):
+    tree = ast.parse(path.read_text())
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            sig = ast.unparse(node.args) if isinstance(node, ast.FunctionDef) else ""
+            out[node.name] = (sig, ast.get_docstring(node))
+    return out
+
+
+@pytest.mark.parametrize("lab", PRESENT, ids=lambda lab: lab.short)
+def test_stub_and_solution_share_names_signatures_and_docstrings(lab):
+    stub, sol = _api(lab.stub_path(ROOT / "labs")), _api(stubs.solution_path(lab))
+    assert stub == sol
+
+
+@pytest.mark.parametrize("lab", PRESENT, ids=lambda lab: lab.short)
+def test_every_stub_todo_names_the_lab_and_its_page(lab):
+    text = lab.stub_path(ROOT / "labs").read_text()
+    todos = [ln.strip() for ln in text.splitlines() if "raise NotImplementedError" in ln]
+    assert todos
+    for ln in todos:
+        assert f"{lab.name} TODO " in ln and f"labs/{lab.name}/README.md" in ln
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+
+
+def test_generator_rejects_unbalanced_or_empty_regions():
+    lab = LABS[0]
+    with pytest.raises(stubs.StubError, match="never closed"):
+        stubs.make_stub(lab, "def f():\n    # BEGIN SOLUTION TODO 1\n    return 1\n")
+    with pytest.raises(stubs.StubError, match="nothing for the student"):
+        stubs.make_stub(lab, "def f():\n    return 1\n")
+    with pytest.raises(stubs.StubError, match="without a BEGIN"):
+        stubs.make_stub(lab, "def f():\n    # BEGIN SOLUTION TODO 1\n    x = 1\n    # END SOLUTION\n"
+                             "    # END SOLUTION\n")
+
+
+def test_generator_names_the_method_and_keeps_indentation():
+    src = ("class Cache:\n    def access(self, i):\n        \"\"\"doc\"\"\"\n"
+           "        # BEGIN SOLUTION TODO 2\n        return i\n        # END SOLUTION\n")
+    out = stubs.make_stub(LABS[0], src)
+    assert (f'        raise NotImplementedError("{LABS[0].name} TODO 2: Cache.access — '
+            f'see labs/{LABS[0].name}/README.md")\n') in out
