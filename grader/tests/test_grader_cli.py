@@ -72,3 +72,32 @@ def test_grading_writes_nothing_into_labs(tmp_path):
     before = sorted(str(p) for p in (ROOT / "labs").rglob("*"))
     run_grader("--impl", "labs", "--lab", present()[0].short)
     assert sorted(str(p) for p in (ROOT / "labs").rglob("*")) == before
+
+
+def test_lab02_grades_without_the_engine_installed(tmp_path):
+    """Students without vLLM are graded on the captured runs: block vllm/transformers/peft imports."""
+    shim = tmp_path / "shim"
+    for mod in ("vllm", "transformers", "peft"):
+        (shim / mod).mkdir(parents=True)
+        (shim / mod / "__init__.py").write_text(f"raise ImportError('{mod} is not installed (test shim)')\n")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "g.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-m", "grader", "--impl", "solutions", "--lab", "lab02",
+                           "--json", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lab = json.loads(out.read_text())["labs"]["lab02_serve_many_loras"]
+    assert lab["score"] == lab["max_score"], [t for t in lab["tests"] if not t["passed"]]
+
+
+def test_hidden_hints_are_short_and_every_test_is_worth_points():
+    for lab in LABS:
+        for item in catalog.discover(lab):
+            assert item.points >= 1
+            if item.kind == "hidden":
+                assert 10 <= len(item.hint) <= 160, f"{item.name}: hint should be one short sentence"
+                assert "assert" not in item.hint and "==" not in item.hint
