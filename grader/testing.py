@@ -21,7 +21,7 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, dtype=None, wh
 
 
 # --------------------------------------------------------------------------------------------
-# Lab 01 helpers: random adapters and batches, the merged-weight oracle, and a product counter.
+# Lab 01 helpers: random adapters and batches, the per-row float64 oracle, and a product counter.
 # --------------------------------------------------------------------------------------------
 
 def lab01_make_adapter(lab, rank: int, d_in: int, d_out: int, *, scaling: float = 2.0,
@@ -41,19 +41,22 @@ def lab01_make_layer(T: int, d_in: int, d_out: int, *, dtype=torch.float32, seed
     return x.to(dtype), W.to(dtype)
 
 
-def lab01_merged_reference(x, W, adapters, adapter_ids) -> torch.Tensor:
-    """What each row gets ALONE, by definition: x_row @ (W + scaling * B @ A).T, in float64.
+def lab01_reference(x, W, adapters, adapter_ids) -> torch.Tensor:
+    """What each row gets ALONE, by definition: x_row @ W.T + scaling * (x_row @ A.T) @ B.T.
 
-    Row t uses the adapter ``adapters[adapter_ids[t]]`` merged into W, or W itself when its id
-    is 0. Merging costs out*in per adapter: an oracle for tests, not how an engine computes.
-    Returns float64, shape (T, out).
+    Computed in float64 from the given (possibly 16-bit) tensors, adapter by adapter, each with
+    its own base product: an oracle for tests, deliberately not the one-base-product way.
+    Row t uses ``adapters[adapter_ids[t]]``, or no adapter when its id is 0. Returns float64 (T, out).
     """
     W64 = W.double()
     out = torch.empty(x.shape[0], W.shape[0], dtype=torch.float64)
     for i in sorted(set(adapter_ids.tolist())):
         rows = adapter_ids == i
-        merged = W64 if i == 0 else W64 + adapters[i].scaling * (adapters[i].B.double() @ adapters[i].A.double())
-        out[rows] = x[rows].double() @ merged.T
+        xi = x[rows].double()
+        out[rows] = xi @ W64.T
+        if i != 0:
+            ad = adapters[i]
+            out[rows] += ad.scaling * ((xi @ ad.A.double().T) @ ad.B.double().T)
     return out
 
 
@@ -123,3 +126,39 @@ class ProductLog:
 
     def count(self, label: str) -> int:
         return len(self.uses.get(label, []))
+
+
+def lab01_make_batch(lab, T: int, n_adapters: int, ranks, d_in: int, d_out: int, *, dtype=torch.float32,
+                     base_share: float = 0.25, seed: int = 0):
+    """A random mixed batch: ``(x, W, adapters, adapter_ids)``.
+
+    ``n_adapters`` adapters with scattered ids (not 1..n), ranks cycling through ``ranks`` and
+    scalings other than 1; each row is a base row (id 0) with probability ``base_share``, else
+    uses a random adapter. Rows come out unsorted and interleaved.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x, W = lab01_make_layer(T, d_in, d_out, dtype=dtype, seed=seed)
+    pool = (torch.randperm(997, generator=g)[:n_adapters] + 1).tolist()
+    adapters = {aid: lab01_make_adapter(lab, ranks[j % len(ranks)], d_in, d_out, scaling=0.5 + 0.75 * (j % 4),
+                                        dtype=dtype, seed=seed * 1000 + j)
+                for j, aid in enumerate(pool)}
+    choice = torch.tensor(pool)[torch.randint(0, max(n_adapters, 1), (T,), generator=g)] if n_adapters else \
+        torch.zeros(T, dtype=torch.int64)
+    base = torch.rand(T, generator=g) < base_share
+    adapter_ids = torch.where(base, torch.zeros_like(choice), choice).to(torch.int64)
+    return x, W, adapters, adapter_ids
+
+
+def lab01_assign_slots(adapters, adapter_ids, *, n_free: int = 0, seed: int = 0):
+    """Put every adapter into a slot, in a shuffled order, plus ``n_free`` empty slots.
+
+    Returns ``(slot_adapters, token_slots)``: the list for ``stack_slots`` (None = empty slot)
+    and, per row, the slot index of its adapter, or -1 for a base row (id 0).
+    """
+    g = torch.Generator().manual_seed(seed)
+    ids = list(adapters) + [None] * n_free
+    perm = torch.randperm(len(ids), generator=g).tolist()
+    slot_ids = [ids[p] for p in perm]
+    slot_of = {aid: k for k, aid in enumerate(slot_ids) if aid is not None}
+    token_slots = torch.tensor([slot_of[i] if i else -1 for i in adapter_ids.tolist()], dtype=torch.int64)
+    return [adapters[a] if a is not None else None for a in slot_ids], token_slots
