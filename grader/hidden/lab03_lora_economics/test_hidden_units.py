@@ -1,0 +1,84 @@
+"""Hidden tests: bytes per dtype, GiB versus GB, whole adapters, and what slots reserve."""
+import json
+
+import pytest
+
+from grader.labs import ROOT
+from lab03_lora_economics import economics as econ
+
+CONFIGS = ROOT / "labs" / "lab03_lora_economics" / "configs"
+QKVO = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def shape(name: str):
+    return econ.model_shape_from_config(json.loads((CONFIGS / f"{name}.json").read_text()))
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("bytes = parameters x bytes per parameter, for every dtype, named or numeric")
+def test_hidden_bytes_per_dtype():
+    s = shape("llama-3-8b")
+    n = 13_631_488
+    for bpp, want in ((4, 4 * n), ("fp32", 4 * n), ("bf16", 2 * n), (2, 2 * n), ("int8", n), (1, n)):
+        assert econ.adapter_bytes(s, 16, QKVO, bpp) == want, f"bytes_per_param={bpp!r}"
+    assert econ.base_bytes(s, "int8") == 8_030_261_248
+    assert econ.base_bytes(s, "float32") == 4 * 8_030_261_248
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("1 GiB is 2**30 bytes; 1 GB is 10**9 bytes")
+def test_hidden_format_bytes_units():
+    assert econ.format_bytes(econ.GiB) == "1.00 GiB (1.07 GB)"
+    assert econ.format_bytes(econ.GB) == "953.67 MiB (1.00 GB)"
+    assert econ.format_bytes(1023) == "1,023 B (1.02 kB)"
+    assert econ.format_bytes(1024) == "1.00 KiB (1.02 kB)"
+    assert econ.format_bytes(5 * econ.TiB) == "5.00 TiB (5.50 TB)"
+    assert econ.format_bytes(999) == "999 B"
+    assert econ.format_bytes(0) == "0 B"
+    assert econ.format_bytes(16_060_522_496) == "14.96 GiB (16.06 GB)"     # Llama-3-8B in bf16
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("count whole adapters in 2**30 bytes: round down")
+def test_hidden_adapters_per_gib():
+    assert econ.adapters_per_gib(shape("llama-3-8b"), 16, QKVO) == 39          # 39.38
+    assert econ.adapters_per_gib(shape("gemma-7b"), 16, QKVO) == 41            # 41.80
+    assert econ.adapters_per_gib(shape("llama-3.2-1b"), 16, QKVO) == 157       # 157.54
+    assert econ.adapters_per_gib(shape("llama-2-7b"), 16, QKVO, "fp32") == 16  # exactly 16
+    assert econ.adapters_per_gib(shape("mixtral-8x7b"), 16, "all-linear") == 2
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("the ratio compares like with like; the slip reads GB as GiB")
+def test_hidden_shrink_ratio_and_slip():
+    s = shape("llama-3-8b")
+    assert econ.shrink_ratio(s, 16, QKVO) == pytest.approx(8_030_261_248 / 13_631_488, rel=1e-12)
+    slipped = econ.slipped_shrink_ratio(s, 16, QKVO)
+    assert slipped == pytest.approx(632.54, abs=0.005)
+    assert slipped / econ.shrink_ratio(s, 16, QKVO) == pytest.approx(econ.GiB / econ.GB, rel=1e-12)
+
+
+@pytest.mark.points(1)
+@pytest.mark.hint("the base and the adapter can be stored in different dtypes")
+def test_hidden_shrink_ratio_mixed_dtypes():
+    s = shape("llama-2-7b")
+    assert econ.shrink_ratio(s, 16, QKVO, "int8", "bf16") == pytest.approx(6_738_415_616 / 33_554_432)
+    assert econ.shrink_ratio(s, 16, QKVO, 2, 4) == pytest.approx(6_738_415_616 / 33_554_432)
+    assert econ.shrink_ratio(s, 16, QKVO, "fp32", "fp32") == pytest.approx(6_738_415_616 / 16_777_216)
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("every slot is sized for the largest rank allowed, on every target, in the engine's dtype")
+def test_hidden_slot_bytes():
+    assert econ.slot_bytes(shape("mixtral-8x7b"), 4, 16, "all-linear", "bf16") == 4 * 2 * 240_123_904
+    assert econ.slot_bytes(shape("lab02-tiny-llama"), 2, 8, QKVO, "float32") == 458_752
+    assert econ.slot_bytes(shape("lab02-tiny-llama"), 3, 16, QKVO, 4) == 3 * 2 * 229_376
+    assert econ.slot_bytes(shape("llama-3-8b"), 1, 1, ["q_proj"]) == 2 * 32 * 8192
+
+
+@pytest.mark.points(1)
+@pytest.mark.hint("per token: in x out multiply-adds for W, r x (in + out) for shrink plus expand")
+def test_hidden_layer_ratios_rectangular():
+    assert econ.lora_flop_overhead(4096, 11008, 16) == pytest.approx(16 * 15104 / (4096 * 11008))
+    assert econ.layer_size_ratio(4096, 1024, 8) == pytest.approx(4096 * 1024 / (8 * 5120))
+    assert econ.layer_size_ratio(2049, 2049, 1) == pytest.approx(1024.5)
