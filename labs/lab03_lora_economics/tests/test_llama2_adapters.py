@@ -16,6 +16,7 @@ def llama2():
 def test_llama2_qkvo_rank16_is_32_mib():
     shape = llama2()
     # 16 x (4096 + 4096) per projection, x 4 projections, x 32 layers
+    assert econ.adapter_params(shape, 16, ["q_proj"]) == 32 * 131_072     # 131,072 per layer
     assert econ.adapter_params(shape, 16, QKVO) == 16_777_216
     assert econ.adapter_bytes(shape, 16, QKVO) == 33_554_432 == 32 * econ.MiB
     assert econ.adapter_bytes(shape, 16, QKVO, bytes_per_param=4) == 64 * econ.MiB
@@ -27,6 +28,7 @@ def test_llama2_all_linear_rank16():
     # attention as above, plus 3 MLP projections of 16 x (4096 + 11008), x 32 layers
     assert econ.adapter_params(shape, 16, "all-linear") == 39_976_960
     assert econ.adapter_params(shape, 16, "all-linear") == econ.adapter_params(shape, 16, list(econ.ALL_LINEAR))
+    assert econ.format_bytes(econ.adapter_bytes(shape, 16, "all-linear")) == "76.25 MiB (79.95 MB)"
 
 
 @pytest.mark.points(1)
@@ -42,6 +44,8 @@ def test_llama2_shrink_ratio_and_the_unit_slip():
     assert econ.shrink_ratio(shape, 16, QKVO) == pytest.approx(401.64, abs=0.005)
     # "~430x": 13.48 GB read as 13.48 GiB = 13.48 x 1024 MiB, over 32 MiB
     assert econ.slipped_shrink_ratio(shape, 16, QKVO) == pytest.approx(431.26, abs=0.005)
+    # the slip is exactly the factor between the units: GiB / GB = 1.0737..., 7.4 % too high
+    assert econ.GiB / econ.GB == pytest.approx(1.0737, abs=5e-5)
 
 
 @pytest.mark.points(1)

@@ -32,6 +32,7 @@ def test_format_bytes_prints_gib_and_gb():
     assert econ.format_bytes(33_554_432) == "32.00 MiB (33.55 MB)"
     assert econ.format_bytes(1_000) == "1,000 B (1.00 kB)"
     assert econ.format_bytes(512) == "512 B"
+    assert econ.GiB == 1_073_741_824 and econ.format_bytes(1_073_741_824) == "1.00 GiB (1.07 GB)"
 
 
 @pytest.mark.points(2)
@@ -53,6 +54,18 @@ def test_llama2_linear_shapes():
 def test_llama2_base_params():
     # 2 x 32000 x 4096 (embedding + untied head) + 32 x (4 x 4096^2 + 3 x 4096 x 11008 + 2 x 4096) + 4096
     assert econ.base_params(llama2_by_hand()) == 6_738_415_616
+
+
+@pytest.mark.points(1)
+def test_llama2_base_params_breakdown():
+    shapes = econ.linear_shapes(llama2_by_hand())
+    attention = sum(i * o for name, (i, o) in shapes.items() if name in econ.ATTENTION)
+    mlp = sum(i * o for name, (i, o) in shapes.items() if name in econ.MLP)
+    assert attention == 67_108_864                      # 4 x 4096 x 4096 per layer
+    assert mlp == 135_266_304                           # 3 x 4096 x 11008 per layer
+    assert 32 * (attention + mlp + 2 * 4096) == 6_476_267_520
+    assert 2 * 32000 * 4096 == 262_144_000              # embedding + untied head
+    assert econ.base_params(llama2_by_hand()) == 6_476_267_520 + 262_144_000 + 4096
 
 
 @pytest.mark.points(1)
