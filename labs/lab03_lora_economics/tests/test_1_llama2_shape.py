@@ -1,4 +1,4 @@
-"""Public tests, TODO 1-3, 6-7: reading Llama-2-7B's config.json, and what its weights weigh.
+"""Public tests, TODO 1-3, 6-7 (file order follows the TODOs): reading Llama-2-7B's config.json, and what its weights weigh.
 
 Every number here is also on the lab page (README.md); work them out by hand first.
 """
