@@ -72,6 +72,7 @@ def test_flop_overhead_of_one_adapter():
 def test_slots_are_reserved_at_max_rank():
     shape = llama2()
     # 8 slots x rank 64 x (q, k, v, o) in 16-bit: 8 x 128 MiB, exactly 1 GiB
+    assert econ.adapter_bytes(shape, 64, QKVO) == 128 * econ.MiB
     assert econ.slot_bytes(shape, 8, 64, QKVO) == econ.GiB
     # rank-8 adapters would use an eighth of it: the slot size does not depend on them
     assert 8 * econ.adapter_bytes(shape, 8, QKVO) == econ.GiB // 8
