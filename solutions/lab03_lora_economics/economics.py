@@ -209,16 +209,16 @@ def format_bytes(n_bytes: int) -> str:
     # BEGIN SOLUTION TODO 1
     check_count(n_bytes, "n_bytes")
 
-    def pick(units):
+    def _pick(units):
         for unit_name, size in units:
             if n_bytes >= size:
                 return f"{n_bytes / size:.2f} {unit_name}"
         return f"{n_bytes:,} B"
 
-    binary = pick((("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)))
+    binary = _pick((("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)))
     if n_bytes < kB:
         return binary
-    return f"{binary} ({pick((('TB', TB), ('GB', GB), ('MB', MB), ('kB', kB)))})"
+    return f"{binary} ({_pick((('TB', TB), ('GB', GB), ('MB', MB), ('kB', kB)))})"
     # END SOLUTION
 
 
