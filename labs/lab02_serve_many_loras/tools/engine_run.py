@@ -1,0 +1,163 @@
+"""One real run of lab02, in a process of its own; prints one JSON object on the last stdout line.
+
+    python engine_run.py engine --model DIR --impl ROOT --max-loras 2 --max-cpu-loras 3 [--fix]
+    python engine_run.py hf --model DIR
+
+``engine`` starts vLLM once, runs every row batched and then every row alone (through the lab's
+``run_batched`` / ``run_one_by_one`` from ``--impl``), measures the adapter memory the engine
+holds, and reports times and peak RSS. ``hf`` decodes the same rows greedily with HF
+transformers + PEFT in float32: the independent reference. ``capture.py`` drives both; so does
+the course's real-engine test. Environment the engine run expects (capture.py sets it):
+VLLM_LOGGING_LEVEL=DEBUG, VLLM_CPU_KVCACHE_SPACE=1, VLLM_ENABLE_V1_MULTIPROCESSING=0 for one
+process, PYTHONHASHSEED=0 (vLLM orders a step's adapters by a hash of their names), and
+tools/cpu_lora_fix on PYTHONPATH for --fix.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROMPTS = ["def main(", "import os\n", "for i in range(", "x = "]
+ADAPTERS = ("shout", "count", "define")
+MAX_TOKENS = 16
+
+
+def rows() -> tuple[list[str], list[str | None]]:
+    """Every prompt with the base model and with each adapter, interleaved: 4 x 4 = 16 rows."""
+    prompts, names = [], []
+    for p in PROMPTS:
+        for a in (None, *ADAPTERS):
+            prompts.append(p)
+            names.append(a)
+    return prompts, names
+
+
+def adapter_paths(model: Path) -> dict[str, str]:
+    return {a: str(model / "adapters" / a) for a in ADAPTERS}
+
+
+def peak_rss_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, kids) / 1024, 1)
+
+
+def _lora_memory(worker) -> dict:
+    """Runs inside the engine's worker: bytes of the slot buffers and of each loaded adapter."""
+    import torch
+    model = worker.model_runner.model
+    slots: dict[str, int] = {}
+    num_slots = None
+    for name, mod in model.named_modules():
+        if not hasattr(mod, "lora_a_stacked"):
+            continue
+        tensors = [t for group in (mod.lora_a_stacked, mod.lora_b_stacked)
+                   for t in (group if isinstance(group, (tuple, list)) else (group,)) if isinstance(t, torch.Tensor)]
+        slots[name] = sum(t.numel() * t.element_size() for t in tensors)
+        num_slots = tensors[0].shape[0]
+    manager = worker.model_runner.lora_manager._adapter_manager
+    host = {}
+    for lora_id, lora in manager.list_adapters().items():
+        total = 0
+        for w in lora.loras.values():
+            for t in (w.lora_a, w.lora_b):
+                for part in (t if isinstance(t, (list, tuple)) else (t,)):
+                    if part is not None:
+                        total += part.numel() * part.element_size()
+        host[str(lora_id)] = total
+    return {"slot_buffers": slots, "num_slots": num_slots, "host_adapter_bytes": host}
+
+
+def run_engine(args) -> dict:
+    sys.path.insert(0, str(Path(args.impl).resolve()))
+    from lab02_serve_many_loras import serve
+
+    t0 = time.perf_counter()
+    import vllm
+    from vllm import LLM, SamplingParams
+    t_import = time.perf_counter() - t0
+
+    kwargs = serve.engine_kwargs(args.max_loras, 8, args.max_cpu_loras, model=str(args.model / "base"),
+                                 single_process=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0",
+                                 max_num_seqs=32)
+    t1 = time.perf_counter()
+    llm = LLM(**kwargs)
+    t_start = time.perf_counter() - t1
+    prompts, names = rows()
+    requests = serve.assign_lora_requests(names, adapter_paths(args.model))
+    params = SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS, ignore_eos=True)
+    t2 = time.perf_counter()
+    batched = serve.run_batched(llm, prompts, requests, params)
+    t_batched = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    alone = serve.run_one_by_one(llm, prompts, requests, params)
+    t_alone = time.perf_counter() - t3
+    # the worker's tensors are reachable in one process; across processes a function cannot be sent
+    single = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+    memory = llm.collective_rpc(_lora_memory)[0] if single else None
+    tok = llm.get_tokenizer()
+    import torch
+    return {
+        "engine_kwargs": kwargs,
+        "rows": [{"row": i, "prompt": p, "adapter": a, "lora_int_id": r.lora_int_id if r else None}
+                 for i, (p, a, r) in enumerate(zip(prompts, names, requests))],
+        "batched": batched, "alone": alone,
+        "batched_text": [tok.decode(t) for t in batched], "alone_text": [tok.decode(t) for t in alone],
+        "memory": memory,
+        "fix_patched_here": vllm.lora.punica_wrapper.punica_cpu.bgmv_shrink.__module__ == "phase11_cpu_lora_fix",
+        "timings_s": {"import_vllm": round(t_import, 2), "engine_start": round(t_start, 2),
+                      "generate_batched": round(t_batched, 2), "generate_one_by_one": round(t_alone, 2)},
+        "peak_rss_mib": peak_rss_mib(),
+        "versions": {"vllm": vllm.__version__, "torch": torch.__version__},
+    }
+
+
+def run_hf(args) -> dict:
+    import torch
+    import transformers
+    import peft
+    from peft import PeftModel
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(args.model / "base")
+    prompts, names = rows()
+    out = []
+    t0 = time.perf_counter()
+    models = {}
+    for p, a in zip(prompts, names):
+        if a not in models:
+            base = LlamaForCausalLM.from_pretrained(args.model / "base", dtype=torch.float32).eval()
+            models[a] = base if a is None else PeftModel.from_pretrained(base, args.model / "adapters" / a).eval()
+        ids = tok(p, return_tensors="pt").input_ids
+        with torch.no_grad():
+            gen = models[a].generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=MAX_TOKENS,
+                                     min_new_tokens=MAX_TOKENS, do_sample=False)
+        out.append(gen[0, ids.shape[1]:].tolist())
+    return {"hf": out, "hf_text": [tok.decode(t) for t in out], "seconds": round(time.perf_counter() - t0, 2),
+            "versions": {"transformers": transformers.__version__, "peft": peft.__version__,
+                         "torch": torch.__version__}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["engine", "hf"])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--impl", default=str(HERE.parent.parent.parent / "solutions"))
+    ap.add_argument("--max-loras", type=int, default=2)
+    ap.add_argument("--max-cpu-loras", type=int, default=3)
+    args = ap.parse_args(argv)
+    result = run_engine(args) if args.mode == "engine" else run_hf(args)
+    sys.stdout.flush()
+    print("\nRESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
