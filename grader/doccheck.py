@@ -220,7 +220,7 @@ def anchors(text: str) -> set[str]:
 # Numbers
 # --------------------------------------------------------------------------------------------
 
-UNITS = r"MiB|GiB|KiB|TiB|GB|MB|kB|KB|TB|B|%|ms|GPUs?|engines?|params|parameters|M"
+UNITS = r"MiB|GiB|KiB|TiB|GB|MB|kB|KB|TB|B|%|ms|GPUs?|engines?|M"
 # A number that says something: with a thousands separator, with decimals, with a unit, a ratio
 # written 128× (no space), or a "2048/r".
 NUMBER = re.compile(

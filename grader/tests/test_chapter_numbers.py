@@ -1,0 +1,382 @@
+"""Every number the chapter states is recomputed from the labs' reference code, or cited.
+
+How it works:
+
+* ``CLAIMS`` maps each number-bearing phrase of the chapter (exactly as a page writes it) to the
+  function call of the REFERENCE implementation (solutions/) that produces it. The test formats
+  the computed value and requires it to equal the phrase, and requires the phrase to appear on
+  the page(s) named. Change the code and not the text (or the reverse): a test fails.
+* A scan (``doccheck.number_tokens``) finds every number worth checking on the pages —
+  thousands separators, decimals, units (MiB, GB, %, GPUs, engines, params ...), ratios such as
+  ``402×`` and ``2048/r`` — and requires each to be covered by a claim, by a number quoted from a
+  cited paper (``QUOTED``: the paragraph must cite it), or by the short ``STRUCTURAL`` allow-list.
+* Fenced blocks marked ``python runnable`` are executed, page by page, as one script each, with
+  the reference implementations first on ``sys.path`` (they assert their own numbers).
+* A few facts about the engine (allowed ranks, defaults) are read from the installed vLLM's source;
+  without vLLM those claims are skipped, saying why.
+
+Pages: phase11/*.md and labs/README.md.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from grader import doccheck
+from grader.labs import ROOT
+
+SOLUTIONS = ROOT / "solutions"
+PAGES = doccheck.chapter_pages()
+GUIDE, DEEP, MINI = "phase11/README.md", "phase11/01-deep-dive.md", "phase11/02-mini-build.md"
+EX, INTERVIEW, CHEAT, INDEX = ("phase11/EXERCISES.md", "phase11/INTERVIEW.md", "phase11/CHEATSHEET.md",
+                               "labs/README.md")
+
+
+# --------------------------------------------------------------------------------------------
+# The reference implementations, loaded by path under private names: whatever another test has
+# imported as ``lab03_lora_economics`` (a student's stub, say), these are the solutions.
+# --------------------------------------------------------------------------------------------
+
+def _load(lab: str, module: str):
+    path = SOLUTIONS / lab / f"{module}.py"
+    if not path.exists():
+        pytest.skip(f"the reference {path.relative_to(ROOT)} is not in this copy (student release?)")
+    if str(SOLUTIONS) not in sys.path:
+        sys.path.insert(0, str(SOLUTIONS))          # the reference first, as the brief asks
+    spec = importlib.util.spec_from_file_location(f"_chapter_ref_{lab}_{module}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod                    # dataclasses look their module up here
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@lru_cache(maxsize=None)
+def econ():
+    return _load("lab03_lora_economics", "economics")
+
+
+QKVO = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def shape(name: str):
+    e = econ()
+    return e.model_shape_from_config(e.load_config(name))
+
+
+def L2():
+    return shape("llama-2-7b")
+
+
+def L3():
+    return shape("llama-3-8b")
+
+
+def MIX():
+    return shape("mixtral-8x7b")
+
+
+def exact(n_bytes: int, unit: str) -> str:
+    """Bytes in a binary unit, only if exact: '32 MiB' (a claim of an exact size must be exact)."""
+    size = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+    q = Fraction(n_bytes, size)
+    assert q.denominator in (1, 2, 4), f"{n_bytes} B is not a round number of {unit}"
+    return f"{float(q):g} {unit}"
+
+
+def approx(x: float, digits: int = 0, unit: str = "×") -> str:
+    return f"≈{round(x, digits) if digits else round(x)}{unit}"
+
+
+# --------------------------------------------------------------------------------------------
+# The claims: phrase on the page(s) -> how the reference computes it
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claim:
+    text: str                       # exactly as the page writes it
+    compute: Callable[[], str]      # formats the reference's value the same way
+    pages: tuple[str, ...]          # every page named must contain the text
+    source: str = "lab"             # "lab" (solutions/) or "vllm" (installed engine's source)
+
+
+def C(text, compute, *pages, source="lab"):
+    return Claim(text, compute, pages, source)
+
+
+def _base(s=None):
+    return econ().base_bytes(s or L2())
+
+
+def _ad(s=None, rank=16, targets=QKVO):
+    return econ().adapter_bytes(s or L2(), rank, targets)
+
+
+def _vllm_source(rel: str) -> str:
+    spec = importlib.util.find_spec("vllm")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("vLLM is not installed here (make lab02-setup); engine facts cannot be read")
+    return (Path(list(spec.submodule_search_locations)[0]) / rel).read_text()
+
+
+def _vllm_ranks() -> str:
+    m = re.search(r"MaxLoRARanks = Literal\[([\d, ]+)\]", _vllm_source("config/lora.py"))
+    return m.group(1)
+
+
+def _vllm_default(field: str) -> str:
+    src = _vllm_source("config/lora.py")
+    m = re.search(rf"^    {field}: [^=\n]+= (?:Field\(default=)?(\w+)", src, re.M)
+    return m.group(1)
+
+
+def _vllm_scale() -> str:
+    """The scale the LoRA linear layers pass to the punica wrapper (scaling is already in B)."""
+    m = re.search(r"self\.lora_a_stacked, self\.lora_b_stacked, ([\d.]+), self\.output_slices",
+                  _vllm_source("lora/layers/base_linear.py"))
+    return m.group(1)
+
+
+e_ = econ  # short alias inside lambdas
+
+CLAIMS = [
+    # --- Llama-2-7B, the canonical example --------------------------------------------------
+    C("6,738,415,616", lambda: f"{e_().base_params(L2()):,}", GUIDE, EX, INTERVIEW, CHEAT),
+    C("12.55 GiB (13.48 GB)", lambda: f"{_base() / 2**30:.2f} GiB ({_base() / 1e9:.2f} GB)",
+      GUIDE, EX, INTERVIEW, CHEAT),
+    C("`16 · (4096 + 4096) · 4 · 32` = 16,777,216",
+      lambda: f"`16 · (4096 + 4096) · 4 · 32` = {e_().adapter_params(L2(), 16, QKVO):,}", GUIDE, INTERVIEW),
+    C("16,777,216 params = 33,554,432 B = 32 MiB",
+      lambda: f"{e_().adapter_params(L2(), 16, QKVO):,} params = {_ad():,} B = {exact(_ad(), 'MiB')}", CHEAT),
+    C("33,554,432 B = exactly 32 MiB", lambda: f"{_ad():,} B = exactly {exact(_ad(), 'MiB')}", GUIDE),
+    C("is 33,554,432 B", lambda: f"is {_ad():,} B", EX),
+    C("= exactly 32 MiB; `33,554,432 / 10⁶` = 33.55 MB",
+      lambda: f"= exactly {exact(_ad(), 'MiB')}; `{_ad():,} / 10⁶` = {_ad() / 1e6:.2f} MB", EX),
+    C("exactly 32 MiB. Ratio: ≈402×",
+      lambda: f"exactly {exact(_ad(), 'MiB')}. Ratio: {approx(e_().shrink_ratio(L2(), 16, QKVO))}", INTERVIEW),
+    C("≈402×", lambda: approx(e_().shrink_ratio(L2(), 16, QKVO)), GUIDE, EX, INTERVIEW, CHEAT, INDEX),
+    C("≈430×", lambda: f"≈{round(e_().slipped_shrink_ratio(L2(), 16, QKVO), -1):.0f}×",
+      GUIDE, EX, INTERVIEW, CHEAT, INDEX),
+    C("≈431×", lambda: approx(e_().slipped_shrink_ratio(L2(), 16, QKVO)), GUIDE, EX, INTERVIEW, CHEAT),
+    C("`13.48 · 1024 / 32`", lambda: f"`{_base() / 1e9:.2f} · 1024 / {_ad() / 2**20:g}`", GUIDE, EX),
+    C("differ by 7.4 %", lambda: f"differ by {(2**30 / 1e9 - 1) * 100:.1f} %", GUIDE),
+    C("the GiB is 7.4 % larger", lambda: f"the GiB is {(2**30 / 1e9 - 1) * 100:.1f} % larger", EX),
+    C("a 7.4 % unit slip", lambda: f"a {(2**30 / 1e9 - 1) * 100:.1f} % unit slip", INTERVIEW),
+    C("B, 7.4 % apart", lambda: f"B, {(2**30 / 1e9 - 1) * 100:.1f} % apart", CHEAT),
+    # --- one square layer ---------------------------------------------------------------------
+    C("2048/r", lambda: f"{e_().layer_size_ratio(4096, 4096, 1):.0f}/r", GUIDE, EX, INTERVIEW, CHEAT),
+    C("128×", lambda: f"{e_().layer_size_ratio(4096, 4096, 16):g}×", GUIDE, EX, INTERVIEW, CHEAT),
+    C("reaches 2048× only at rank 1", lambda: f"reaches {e_().layer_size_ratio(4096, 4096, 1):g}× only at rank 1", EX),
+    C("≈0.78%", lambda: approx(e_().lora_flop_overhead(4096, 4096, 16) * 100, 2, "%"), GUIDE, INTERVIEW, CHEAT),
+    # --- Llama-2-7B gate_proj (exercises 1, 2) -------------------------------------------------
+    C("`16 · (4096 + 11008)` = 241,664",
+      lambda: f"`16 · (4096 + 11008)` = {e_().adapter_params(L2(), 16, ['gate_proj']) // L2().num_layers:,}", EX),
+    C("`r·in + r·out` = 241,664",
+      lambda: f"`r·in + r·out` = {e_().adapter_params(L2(), 16, ['gate_proj']) // L2().num_layers:,}", EX),
+    C("`in·out` = 45,088,768", lambda: "`in·out` = {:,}".format(
+        (lambda i, o: i * o)(*e_().linear_shapes(L2())["gate_proj"])), EX),
+    C("another 45,088,768", lambda: "another {:,}".format(
+        (lambda i, o: i * o)(*e_().linear_shapes(L2())["gate_proj"])), EX),
+    C("≈187× larger", lambda: approx(e_().layer_size_ratio(*e_().linear_shapes(L2())["gate_proj"], 16)) + " larger", EX),
+    # --- Llama-3-8B, grouped-query attention -------------------------------------------------
+    C("13,631,488 parameters (26 MiB), not 16.8 M",
+      lambda: f"{e_().adapter_params(L3(), 16, QKVO):,} parameters ({exact(_ad(L3()), 'MiB')}), "
+              f"not {e_().adapter_params(L2(), 16, QKVO) / 1e6:.1f} M", GUIDE),
+    C("13,631,488 params = 26 MiB, not 16.8 M",
+      lambda: f"{e_().adapter_params(L3(), 16, QKVO):,} params = {exact(_ad(L3()), 'MiB')}, "
+              f"not {e_().adapter_params(L2(), 16, QKVO) / 1e6:.1f} M", CHEAT),
+    C("not 16.8 M parameters", lambda: f"not {e_().adapter_params(L2(), 16, QKVO) / 1e6:.1f} M parameters", EX),
+    C("that is 13,631,488 parameters, 26 MiB in 16-bit",
+      lambda: f"that is {e_().adapter_params(L3(), 16, QKVO):,} parameters, {exact(_ad(L3()), 'MiB')} in 16-bit", EX),
+    C("39 of them", lambda: f"{e_().adapters_per_gib(L3(), 16, QKVO)} of them", EX),
+    C("`4096 → 1024`", lambda: "`{} → {}`".format(*e_().linear_shapes(L3())["k_proj"]), GUIDE),
+    C("map 4096 → 1024", lambda: "map {} → {}".format(*e_().linear_shapes(L3())["k_proj"]), EX),
+    # --- slots -------------------------------------------------------------------------------
+    C("64 on Llama-2-7B's attention projections reserve 1 GiB",
+      lambda: f"64 on Llama-2-7B's attention projections reserve "
+              f"{exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')}", GUIDE),
+    C("8 slots reserve\n1 GiB", lambda: f"8 slots reserve\n{exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')}", EX),
+    C("on Llama-2-7B's attention projections reserve 1 GiB",
+      lambda: f"on Llama-2-7B's attention projections reserve {exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')}",
+      INTERVIEW),
+    C("| 8 slots × rank 64, Llama-2-7B `q,k,v,o` | 1 GiB reserved |",
+      lambda: f"| 8 slots × rank 64, Llama-2-7B `q,k,v,o` | {exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')} reserved |",
+      CHEAT),
+    C("7/8", lambda: str(Fraction(64 - 8, 64)), GUIDE, EX, CHEAT),
+    C("896 MiB in all",
+      lambda: f"{exact(e_().slot_bytes(L2(), 8, 64, QKVO) - e_().slot_bytes(L2(), 8, 8, QKVO), 'MiB')} in all", EX),
+    C("the slots reserve\n5 GiB", lambda: f"the slots reserve\n{exact(e_().slot_bytes(L3(), 16, 64, 'all-linear'), 'GiB')}", EX),
+    C("a third of the base weights' size", lambda: "a third of the base weights' size"
+      if round(3 * e_().slot_bytes(L3(), 16, 64, "all-linear") / e_().base_bytes(L3())) == 1 else "not a third", EX),
+    # --- MoE ---------------------------------------------------------------------------------
+    C("Mixtral-8x7B is 458 MiB, against 76.25 MiB",
+      lambda: f"Mixtral-8x7B is {exact(_ad(MIX(), 16, 'all-linear'), 'MiB')}, against "
+              f"{_ad(L2(), 16, 'all-linear') / 2**20:.2f} MiB", GUIDE),
+    C("Mixtral-8x7B is 26 MiB, like Llama-3-8B's",
+      lambda: f"Mixtral-8x7B is {exact(_ad(MIX()), 'MiB')}, like Llama-3-8B's"
+      if _ad(MIX()) == _ad(L3()) else "differs", EX),
+    C("projections it is 458 MiB", lambda: f"projections it is {exact(_ad(MIX(), 16, 'all-linear'), 'MiB')}", EX),
+    C("is 458 MiB against\n> 26 MiB", lambda: f"is {exact(_ad(MIX(), 16, 'all-linear'), 'MiB')} against\n> "
+      f"{exact(_ad(MIX()), 'MiB')}", INTERVIEW),
+    C("eight times", lambda: {8: "eight times"}.get(MIX().num_experts, "?"), EX),
+    # --- fleet -------------------------------------------------------------------------------
+    C("100 GPUs", lambda: f"{e_().engines_needed(100, 8) + e_().gpus_saved(100, 8)} GPUs", GUIDE, EX),
+    C("13 engines, 87 GPUs saved",
+      lambda: f"{e_().engines_needed(100, 8)} engines, {e_().gpus_saved(100, 8)} GPUs saved", GUIDE, CHEAT, INDEX),
+    C("⌈100 / 8⌉ = 13 engines, so 87 GPUs saved",
+      lambda: f"⌈100 / 8⌉ = {e_().engines_needed(100, 8)} engines, so {e_().gpus_saved(100, 8)} GPUs saved", EX),
+    C("⌈200 / 10⌉ = 20 engines", lambda: f"⌈200 / 10⌉ = {e_().engines_needed_load_aware(100, 8, 2.0, 10.0)} engines", EX),
+    C("so 20 engines", lambda: f"so {e_().engines_needed_load_aware(100, 8, 2.0, 10.0)} engines", EX),
+    C("and 80 GPUs are\nsaved", lambda: f"and {e_().gpus_saved_load_aware(100, 8, 2.0, 10.0)} GPUs are\nsaved", EX),
+    # --- the engine's own numbers (vllm/config/lora.py) ---------------------------------------
+    C("1, 8, 16, 32, 64, 128, 256, 320, 512", _vllm_ranks, DEEP, EX, INTERVIEW, CHEAT, source="vllm"),
+    C("`max_lora_rank = 16`", lambda: f"`max_lora_rank = {_vllm_default('max_lora_rank')}`", DEEP, source="vllm"),
+    C("`max_loras = 1`", lambda: f"`max_loras = {_vllm_default('max_loras')}`", DEEP, source="vllm"),
+    C("`max_cpu_loras = None`", lambda: f"`max_cpu_loras = {_vllm_default('max_cpu_loras')}`", DEEP, source="vllm"),
+    C("step; default 1", lambda: f"step; default {_vllm_default('max_loras')}", INTERVIEW, source="vllm"),
+    C("(1, 8, 16, 32, 64, 128, 256, 320, 512); default 16",
+      lambda: f"({_vllm_ranks()}); default {_vllm_default('max_lora_rank')}", INTERVIEW, source="vllm"),
+    C("most distinct adapters per step | 1 |",
+      lambda: f"most distinct adapters per step | {_vllm_default('max_loras')} |", CHEAT, source="vllm"),
+    C("lora_b_stacked, 1.0, ...)", lambda: f"lora_b_stacked, {_vllm_scale()}, ...)", DEEP, source="vllm"),
+    C("the scale **1.0**", lambda: f"the scale **{_vllm_scale()}**", DEEP, source="vllm"),
+    C("multiplies by 1.0", lambda: f"multiplies by {_vllm_scale()}", DEEP, source="vllm"),
+    C("with scale 1.0", lambda: f"with scale {_vllm_scale()}", CHEAT, source="vllm"),
+    C("| 16 |", lambda: f"| {_vllm_default('max_lora_rank')} |", CHEAT, source="vllm"),
+]
+
+# Numbers quoted from a cited source: the paragraph that states them must cite it.
+QUOTED = {
+    "12×": ("Punica", "Chen et al."),
+    "2 ms": ("Punica", "Chen et al."),
+    "2,000": ("S-LoRA", "Sheng et al."),
+    "4×": ("S-LoRA", "Sheng et al."),
+    "30×": ("S-LoRA", "Sheng et al."),
+    "10,000×": ("LoRA paper", "Hu et al."),
+    "175 B": ("LoRA paper", "Hu et al."),            # GPT-3 175B, the model the 10,000× is about
+}
+# Numbers that are structure, not claims.
+STRUCTURAL = {
+    "3.11": "the course's Python version (pyproject.toml)",
+}
+
+
+def _page_text(rel: str) -> str:
+    return (ROOT / rel).read_text()
+
+
+def _tokens_of(text: str) -> set[str]:
+    return {t for line in text.splitlines() for t in doccheck.number_tokens(line)}
+
+
+COVERED = set().union(*(_tokens_of(c.text) for c in CLAIMS))
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------------------------
+
+def test_chapter_pages_exist():
+    names = {doccheck.rel(p) for p in PAGES}
+    for rel in (GUIDE, DEEP, MINI, EX, INTERVIEW, CHEAT, INDEX):
+        assert rel in names, f"{rel} is missing"
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.text.replace("\n", " ")[:60])
+def test_claim_is_what_the_code_computes(claim):
+    computed = claim.compute()
+    assert computed == claim.text, (f"the chapter says {claim.text!r} but the reference computes "
+                                    f"{computed!r}: fix the page(s) {', '.join(claim.pages)}")
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.text.replace("\n", " ")[:60])
+def test_claim_appears_where_the_table_says(claim):
+    missing = [p for p in claim.pages if claim.text not in _page_text(p)]
+    assert not missing, f"{claim.text!r} is no longer on {missing}: update the claim table"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=doccheck.rel)
+def test_every_number_on_the_page_is_recomputed_or_cited(page):
+    text = page.read_text()
+    paragraphs = re.split(r"\n\s*\n", text)
+    uncovered = []
+    for line_no, tok, line in doccheck.page_numbers(page):
+        if tok in COVERED or tok in STRUCTURAL:
+            continue
+        if tok in QUOTED:
+            para = next(p for p in paragraphs if line in p)
+            if any(src in para for src in QUOTED[tok]):
+                continue
+            uncovered.append(f"{doccheck.rel(page)}:{line_no}: {tok!r} is quoted but its paragraph "
+                             f"cites none of {QUOTED[tok]}")
+            continue
+        uncovered.append(f"{doccheck.rel(page)}:{line_no}: {tok!r} in: {line.strip()}")
+    assert not uncovered, ("numbers with no claim in grader/tests/test_chapter_numbers.py (add one that "
+                           "recomputes it from the reference, or cite it):\n" + "\n".join(uncovered))
+
+
+def test_common_wrong_claims_are_corrected():
+    """The chapter says what is commonly said wrong, and corrects it, on the pages named."""
+    guide, ex, cheat, interview = (_page_text(p) for p in (GUIDE, EX, CHEAT, INTERVIEW))
+    assert "thousands of times smaller than W" in guide and "2048/r" in guide
+    assert "≈430×" in guide and "≈402×" in guide and "GB" in guide and "GiB" in guide
+    assert "must be ≥ 1" in guide and "adapter id 0" in guide.lower()
+    assert "must be ≥ 1" in cheat and "must be ≥ 1" in interview
+    assert 'Adapter id 0" does not exist' in cheat
+    assert "thousands" in ex and "≈431×" in ex
+    e = econ()
+    assert e.layer_size_ratio(4096, 4096, 16) < 1000 <= e.layer_size_ratio(4096, 4096, 1)
+
+
+def test_scan_finds_uncovered_numbers():
+    """The scan can fail: a changed number is not covered, a cited one needs its citation."""
+    assert doccheck.number_tokens("it is ≈403× and 33 MiB") == ["403×", "33 MiB"]
+    assert "403×" not in COVERED and "33 MiB" not in COVERED
+    assert "402×" in COVERED and "32 MiB" in COVERED and "0.78 %" in COVERED
+
+
+def test_claims_fail_when_the_code_changes(monkeypatch):
+    """A claim is tied to the code: a different reference value breaks it."""
+    e = econ()
+    claim = next(c for c in CLAIMS if c.text == "≈402×")
+    real = e.shrink_ratio
+    monkeypatch.setattr(e, "shrink_ratio", lambda *a, **k: real(*a, **k) * 1.01)
+    assert claim.compute() != claim.text
+
+
+def _runnable_script(page: Path) -> str:
+    return "\n".join(b.code for b in doccheck.blocks(page.read_text()) if b.runnable)
+
+
+RUNNABLE = [p for p in PAGES if _runnable_script(p)]
+
+
+def test_mini_build_is_runnable_and_short():
+    mini = ROOT / MINI
+    assert mini in RUNNABLE
+    code = [ln for b in doccheck.blocks(mini.read_text()) if b.runnable
+            for ln in b.code.splitlines()]
+    build = code[:next(i for i, ln in enumerate(code) if "lab01_batched_lora_matmul" in ln)]
+    assert len([ln for ln in build if ln.strip()]) <= 60, "the mini-build is meant to be about 50 lines"
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=doccheck.rel)
+def test_runnable_blocks_run_against_the_reference(page, tmp_path):
+    if not SOLUTIONS.is_dir():
+        pytest.skip("no solutions/ in this copy (student release)")
+    script = tmp_path / "blocks.py"
+    script.write_text(_runnable_script(page))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SOLUTIONS), str(ROOT)]), "MPLBACKEND": "Agg",
+           "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"{doccheck.rel(page)}: a runnable block failed:\n{proc.stdout}{proc.stderr}"
