@@ -567,17 +567,20 @@ def simulate(trace, max_loras: int, max_num_seqs: int, *, service_steps: int = 1
     waits = [0] * n
     deferrals: list[int] = []
     t = i = 0
-    while i < n or waiting or batches:
-        if not waiting and not batches and arrivals[i] > t:       # idle: jump to the next arrival
-            deferrals.extend([0] * (arrivals[i] - t))
-            t = arrivals[i]
-        while i < n and arrivals[i] <= t:
-            waiting.append((i, ids[i]))
-            i += 1
-        if batches and batches[0][0] <= t - service_steps:
+    while True:
+        if batches and batches[0][0] <= t - service_steps:          # requests that finished
             while batches and batches[0][0] <= t - service_steps:
                 batches.popleft()
             running = [a for _, b in batches for a in b]
+        if not waiting and not batches:
+            if i == n:
+                break
+            if arrivals[i] > t:                                       # idle: jump to the next arrival
+                deferrals.extend([0] * (arrivals[i] - t))
+                t = arrivals[i]
+        while i < n and arrivals[i] <= t:
+            waiting.append((i, ids[i]))
+            i += 1
         admitted, deferred = schedule_step(waiting, max_loras, max_num_seqs, running)
         for _ in range(len(admitted) + len(deferred)):
             waiting.popleft()
