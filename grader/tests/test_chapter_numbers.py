@@ -380,3 +380,17 @@ def test_runnable_blocks_run_against_the_reference(page, tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, f"{doccheck.rel(page)}: a runnable block failed:\n{proc.stdout}{proc.stderr}"
+
+
+def test_exercises_and_interview_are_complete():
+    """At least 12 exercises, each with a worked answer, and at least 8 interview questions."""
+    ex = _page_text(EX)
+    exercises = re.findall(r"^### (\d+)\. ", ex, re.M)
+    assert len(exercises) >= 12 and exercises == [str(i) for i in range(1, len(exercises) + 1)]
+    sections = re.split(r"^### \d+\. ", ex, flags=re.M)[1:]
+    unanswered = [n for n, sec in zip(exercises, sections) if "<details><summary>Answer</summary>" not in sec]
+    assert not unanswered, f"exercises without a worked answer: {unanswered}"
+    questions = re.findall(r"^\*\*(\d+)\. .+\?\*\*$", _page_text(INTERVIEW), re.M)
+    assert len(questions) >= 8
+    answers = re.split(r"^\*\*\d+\. ", _page_text(INTERVIEW), flags=re.M)[1:]
+    assert all("\n> " in a for a in answers), "every interview question needs a model answer"

@@ -9,8 +9,14 @@ on CUDA ones), which must be exactly version 0.32.0. It resolves when:
 * every dotted part but the last names a class or function defined in the file, nested in order
   (``Scheduler`` is a class, ``schedule`` a method of it);
 * the last part either names a class/function whose definition the range lies in or starts at
-  (the range points *into* ``Scheduler.schedule``), or, for anything else (an attribute, a
-  variable, a field), appears as a whole word on a line of the range, inside the parent named.
+  (the range points *into* ``LoRARequest.__post_init__``), or, for anything else (an attribute,
+  a variable, a call), appears as a whole word on a line of the range, inside the parent named
+  (``Scheduler.schedule.scheduled_loras``: the range is in ``Scheduler.schedule`` and mentions
+  ``scheduled_loras``);
+* a range in the middle of a function longer than ``LONG_DEF`` lines must also mention the name
+  on one of its lines (the rule of the course brief: "a line that defines or contains the name"),
+  or use the second form; so a range shifted inside a long function (the scheduler's is 966
+  lines) is still caught. The chapter itself uses the second form for such ranges.
 
 Pages checked: phase11/*.md, labs/**/README.md, labs/README.md, grader/INSTRUCTORS.md.
 Without vLLM installed the engine-dependent checks skip, saying why; the syntax check always runs.
@@ -31,6 +37,7 @@ from grader.labs import ROOT
 
 PINNED = "0.32.0"
 MAX_SPAN = 150          # a reference is a stop on a guided read, not "somewhere in this file"
+LONG_DEF = 80           # inside a longer function, a reference must name what its lines contain
 
 PAGES = doccheck.reference_pages()
 REFS = [r for p in PAGES for r in doccheck.vllm_refs(p)]
@@ -117,6 +124,11 @@ def resolve(ref: doccheck.VllmRef) -> str | None:
     if not (a <= ref.start <= b and ref.end <= b):
         return (f"range {ref.start}-{ref.end} does not point into {ref.name}, which is defined at "
                 f"lines {a}-{b}")
+    long_middle = b - a + 1 > LONG_DEF and not (ref.start <= scope.lineno <= ref.end)
+    if long_middle and not any(parts[-1] in lines[i - 1] for i in range(ref.start, ref.end + 1)):
+        return (f"{ref.name} is {b - a + 1} lines long and the range {ref.start}-{ref.end} is in its "
+                f"middle: name what those lines contain, e.g. {ref.name}.<variable or call>, so that "
+                f"a shifted range is caught")
     return None
 
 
@@ -162,6 +174,11 @@ def test_resolver_rejects_wrong_references():
     page = ROOT / "phase11" / "01-deep-dive.md"
     good = doccheck.VllmRef(page, 0, "vllm/lora/request.py", 37, 39, "LoRARequest.__post_init__")
     assert resolve(good) is None
+    assert resolve(doccheck.VllmRef(page, 0, "vllm/v1/core/sched/scheduler.py", 941, 952,
+                                    "Scheduler.schedule.scheduled_loras")) is None
+    # the brief's own example: the range mentions the name ("scheduled_loras" on line 946)
+    assert resolve(doccheck.VllmRef(page, 0, "vllm/v1/core/sched/scheduler.py", 941, 950,
+                                    "Scheduler.schedule")) is None
     for wrong in (
         doccheck.VllmRef(page, 0, "vllm/lora/request.py", 1, 5, "LoRARequest.__post_init__"),
         doccheck.VllmRef(page, 0, "vllm/lora/request.py", 37, 39, "LoRARequest.adapter_id"),
@@ -169,5 +186,8 @@ def test_resolver_rejects_wrong_references():
         doccheck.VllmRef(page, 0, "vllm/lora/no_such_file.py", 1, 2, "X"),
         doccheck.VllmRef(page, 0, "vllm/config/lora.py", 35, 36, "LoRAConfig.max_cpu_loras"),
         doccheck.VllmRef(page, 0, "vllm/lora/request.py", 1, 9999, "LoRARequest"),
+        doccheck.VllmRef(page, 0, "vllm/v1/core/sched/scheduler.py", 954, 957, "Scheduler.schedule"),
+        doccheck.VllmRef(page, 0, "vllm/v1/core/sched/scheduler.py", 911, 920,
+                         "Scheduler.schedule.scheduled_loras"),
     ):
         assert resolve(wrong) is not None, f"{wrong} should not resolve"
