@@ -394,3 +394,5 @@ def test_exercises_and_interview_are_complete():
     assert len(questions) >= 8
     answers = re.split(r"^\*\*\d+\. ", _page_text(INTERVIEW), flags=re.M)[1:]
     assert all("\n> " in a for a in answers), "every interview question needs a model answer"
+    cheat = _page_text(CHEAT).splitlines()
+    assert len(cheat) <= 90, f"the cheatsheet is meant to fit one page; it has {len(cheat)} lines"
