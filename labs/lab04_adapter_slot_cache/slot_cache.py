@@ -445,8 +445,9 @@ def simulate(trace, max_loras: int, max_num_seqs: int, *, service_steps: int = 1
       2. the requests admitted in the last ``service_steps - 1`` steps are running;
       3. schedule_step(waiting, max_loras, max_num_seqs, their adapters) picks who joins;
          the admitted leave the queue, everything else keeps its order;
-      4. the step's distinct adapters (running requests' first, then the admitted, each the
-         first time it appears; never id 0) are accessed in the cache, once each;
+      4. the step's distinct adapters are accessed in the cache, once each, never id 0: the
+         running requests' adapters first (in the order those requests were admitted), then
+         the admitted requests' (in queue order), each at its first appearance;
       5. each admitted request's wait is t - its arrival step; record the step's deferrals.
     The run ends after the last step in which anything was waiting, running or arriving; steps
     with nothing to do still count (0 deferrals). Returns a SimReport.

@@ -17,9 +17,10 @@ def test_skip_is_not_a_barrier():
 
 @pytest.mark.points(2)
 def test_running_requests_count():
-    # two running requests use adapter 5, one runs on the base model: one adapter in the set
-    admitted, deferred = sc.schedule_step([(0, 1), (1, 5), (2, 2)], 2, 8, running_adapters=[5, 5, 0])
-    assert admitted == [(0, 1), (1, 5)] and deferred == [(2, 2)]
+    # two running requests use adapter 5, one runs on the base model: 5 is already in the set,
+    # so 1 fills it, 2 waits, and the request for 5 still runs
+    admitted, deferred = sc.schedule_step([(0, 1), (1, 2), (2, 5)], 2, 8, running_adapters=[5, 5, 0])
+    assert admitted == [(0, 1), (2, 5)] and deferred == [(1, 2)]
 
 
 @pytest.mark.points(2)
