@@ -4,15 +4,15 @@ from grader.mutants import Mutant
 MUTANTS = [
     Mutant(
         "missing_scaling",
-        "    return (scaling * expand(s, B)).to(x.dtype)",
+        "    return expand(scaling * s, B).to(x.dtype)",
         "    return expand(s, B).to(x.dtype)",
         "forgets the adapter's scaling (lora_alpha / r): correct only when scaling == 1",
         public_passes=False,
     ),
     Mutant(
         "scaling_applied_twice",
-        "        delta_sorted[start:start + n] = lora_delta(xs[start:start + n], ad.A, ad.B, ad.scaling)",
-        "        delta_sorted[start:start + n] = ad.scaling * lora_delta(xs[start:start + n], ad.A, ad.B, ad.scaling)",
+        "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back",
+        "        out.index_add_(0, rows, ad.scaling * lora_delta(xa[rows], ad.A, ad.B, ad.scaling))",
         "multiplies by scaling in the grouped loop although lora_delta already did",
         public_passes=False,
     ),
@@ -40,9 +40,9 @@ MUTANTS = [
     ),
     Mutant(
         "scatter_in_sorted_order",
-        "    out.index_add_(0, seg.order, delta_sorted)  # scatter back to the original row order",
-        "    out += delta_sorted",
-        "adds the grouped results in sorted order instead of scattering them back to the original rows",
+        "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back",
+        "        out[start:start + n] += lora_delta(xa[rows], ad.A, ad.B, ad.scaling)",
+        "adds each group's delta at its place in the SORTED order instead of scattering it back to the original rows",
         public_passes=False,
     ),
     Mutant(
@@ -82,15 +82,15 @@ MUTANTS = [
     ),
     Mutant(
         "shrink_on_every_row",
-        "        delta_sorted[start:start + n] = lora_delta(xs[start:start + n], ad.A, ad.B, ad.scaling)",
-        "        delta_sorted[start:start + n] = lora_delta(xs, ad.A, ad.B, ad.scaling)[start:start + n]",
+        "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back",
+        "        out.index_add_(0, rows, lora_delta(xa, ad.A, ad.B, ad.scaling)[rows])",
         "runs every adapter over the whole batch and keeps only its rows: right numbers, G times the work",
     ),
     Mutant(
         "grouped_output_fp32",
-        "    out.index_add_(0, seg.order, delta_sorted)  # scatter back to the original row order\n"
+        "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back\n"
         "    return out.to(x.dtype)",
-        "    out.index_add_(0, seg.order, delta_sorted)  # scatter back to the original row order\n"
+        "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back\n"
         "    return out",
         "returns the float32 accumulator instead of casting back to x.dtype",
     ),

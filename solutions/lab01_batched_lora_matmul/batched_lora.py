@@ -234,7 +234,7 @@ def lora_delta(x: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: float
     check_adapter(A, B, x.shape[1])
     acc = _acc(x.dtype)
     s = shrink(x.to(acc), A)                    # (T, r), kept in float32
-    return (scaling * expand(s, B)).to(x.dtype)
+    return expand(scaling * s, B).to(x.dtype)   # scale the thin (T, r) matrix, not the (T, out) one
     # END SOLUTION
 
 
@@ -314,14 +314,12 @@ def apply_multi_lora_grouped(x: torch.Tensor, W: torch.Tensor, adapters: Mapping
     xa = x.to(acc)
     out = xa @ W.to(acc).T                      # the one base product, shared by every row
     seg = segment_by_adapter(adapter_ids)
-    xs = xa[seg.order]                          # rows grouped by adapter: each group is a slice
-    delta_sorted = torch.zeros_like(out)
     for i, start, n in zip(seg.ids.tolist(), seg.starts.tolist(), seg.lengths.tolist()):
         if i == 0:
             continue                            # base rows: nothing to add
+        rows = seg.order[start:start + n]       # this group's rows, as positions in the batch
         ad = adapters[i]
-        delta_sorted[start:start + n] = lora_delta(xs[start:start + n], ad.A, ad.B, ad.scaling)
-    out.index_add_(0, seg.order, delta_sorted)  # scatter back to the original row order
+        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back
     return out.to(x.dtype)
     # END SOLUTION
 
