@@ -1,6 +1,9 @@
 """Record real lab02 runs into captured/ (``make lab02-capture``); never edit a capture by hand.
 
     python labs/lab02_serve_many_loras/tools/capture.py --impl solutions [--out DIR] [--runs NAME ...]
+    # a GPU, network access and a hub model instead of the tiny one (see the README):
+    python labs/lab02_serve_many_loras/tools/capture.py --impl labs --out /tmp/my-runs --max-lora-rank 16 \
+        --base BASE_ID --adapter a1=ADAPTER_ID_1 --adapter a2=ADAPTER_ID_2 --adapter a3=ADAPTER_ID_3
 
 Each run starts a fresh process (tools/engine_run.py) with the environment it needs, so every
 engine starts clean and its peak RSS is its own. What is written, per run NAME:
@@ -104,9 +107,11 @@ def _mem_gib():
         return None
 
 
-def run_one(name: str, spec: dict, model: Path, impl: Path, timeout: int) -> tuple[dict, str]:
+def run_one(name: str, spec: dict, model: Path, impl: Path, timeout: int, extra: list[str]) -> tuple[dict, str]:
     env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false",
+    if not extra:           # the tiny model never needs the hub
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.update(PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false",
                VLLM_LOGGING_LEVEL="DEBUG", VLLM_CPU_KVCACHE_SPACE="1", VLLM_NO_USAGE_STATS="1",
                DO_NOT_TRACK="1")
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
@@ -116,7 +121,8 @@ def run_one(name: str, spec: dict, model: Path, impl: Path, timeout: int) -> tup
     if spec.get("fix"):
         paths.insert(0, str(FIX_DIR))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
-    cmd = [sys.executable, str(HERE / "engine_run.py"), spec["mode"], "--model", str(model), "--impl", str(impl)]
+    cmd = [sys.executable, str(HERE / "engine_run.py"), spec["mode"], "--model", str(model), "--impl", str(impl),
+           *extra]
     if spec["mode"] == "engine":
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if spec["single_process"] else "1"
         cmd += ["--max-loras", str(spec["max_loras"]), "--max-cpu-loras", str(max(3, spec["max_loras"]))]
@@ -146,9 +152,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=LAB / "captured")
     ap.add_argument("--runs", nargs="*", help="only these runs (default: all for this machine)")
     ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--max-lora-rank", type=int, default=8)
+    ap.add_argument("--base", help="a base model folder or hub id instead of the tiny model")
+    ap.add_argument("--adapter", action="append", default=[], help="NAME=PATH_OR_HUB_ID (with --base)")
     args = ap.parse_args(argv)
+    if bool(args.base) != bool(args.adapter):
+        raise SystemExit("--base and --adapter go together")
+    extra = ["--max-lora-rank", str(args.max_lora_rank)]
+    if args.base:
+        extra += ["--base", args.base, *[x for a in args.adapter for x in ("--adapter", a)]]
     impl = (ROOT / args.impl).resolve() if not Path(args.impl).is_absolute() else Path(args.impl)
-    if not (args.model / ".stamp").is_file():
+    if not args.base and not (args.model / ".stamp").is_file():
         raise SystemExit(f"no model in {args.model}: run `make lab02-model` first")
     gpu = has_cuda()
     runs = runs_for(gpu)
@@ -157,11 +171,21 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"unknown runs {unknown}; known here: {list(runs)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    build = json.loads((args.model / "build.json").read_text())
-    fingerprint = model_fingerprint(args.model)
+    if args.base:
+        build, fingerprint = {"base": args.base, "adapters": args.adapter}, None
+        adapter_configs = {}
+        for a in args.adapter:
+            name, where = a.split("=", 1)
+            if (Path(where) / "adapter_config.json").is_file():
+                adapter_configs[name] = json.loads((Path(where) / "adapter_config.json").read_text())
+    else:
+        build = json.loads((args.model / "build.json").read_text())
+        fingerprint = model_fingerprint(args.model)
+        adapter_configs = {p.parent.name: json.loads(p.read_text())
+                           for p in sorted((args.model / "adapters").glob("*/adapter_config.json"))}
     for name in wanted:
         spec = runs[name]
-        result, log = run_one(name, spec, args.model.resolve(), impl, args.timeout)
+        result, log = run_one(name, spec, args.model.resolve(), impl, args.timeout, extra)
         capture = {"name": name, "spec": spec, **{k: v for k, v in result.items() if not k.startswith("_")}}
         if spec["mode"] == "engine":
             pids = sorted({int(p) for p in FIX_MARKER.findall(log)})
@@ -177,7 +201,7 @@ def main(argv=None) -> int:
             "tool": TOOL, "impl": args.impl, "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": " ".join([Path(sys.executable).name, TOOL, *(argv if argv is not None else sys.argv[1:])]),
             "python": platform.python_version(), "machine": machine(gpu),
-            "model": {"fingerprint_sha256": fingerprint, "build": build},
+            "model": {"fingerprint_sha256": fingerprint, "build": build, "adapter_configs": adapter_configs},
             "log_file": f"{name}.log" if log else None, "log_sha256": sha256_bytes(log.encode()) if log else None,
         }
         capture["provenance"]["payload_sha256"] = payload_sha256(capture)

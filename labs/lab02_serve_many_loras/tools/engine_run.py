@@ -1,7 +1,8 @@
 """One real run of lab02, in a process of its own; prints one JSON object on the last stdout line.
 
-    python engine_run.py engine --model DIR --impl ROOT --max-loras 2 --max-cpu-loras 3 [--fix]
+    python engine_run.py engine --model DIR --impl ROOT --max-loras 2 --max-cpu-loras 3
     python engine_run.py hf --model DIR
+    (either one also takes --base NAME --adapter NAME=PATH ... for a hub model and its adapters)
 
 ``engine`` starts vLLM once, runs every row batched and then every row alone (through the lab's
 ``run_batched`` / ``run_one_by_one`` from ``--impl``), measures the adapter memory the engine
@@ -28,18 +29,25 @@ ADAPTERS = ("shout", "count", "define")
 MAX_TOKENS = 16
 
 
-def rows() -> tuple[list[str], list[str | None]]:
+def rows(adapters=ADAPTERS) -> tuple[list[str], list[str | None]]:
     """Every prompt with the base model and with each adapter, interleaved: 4 x 4 = 16 rows."""
     prompts, names = [], []
     for p in PROMPTS:
-        for a in (None, *ADAPTERS):
+        for a in (None, *adapters):
             prompts.append(p)
             names.append(a)
     return prompts, names
 
 
-def adapter_paths(model: Path) -> dict[str, str]:
-    return {a: str(model / "adapters" / a) for a in ADAPTERS}
+def base_and_adapters(args) -> tuple[str, dict[str, str]]:
+    """The base model and {adapter name: path or hub id}: the tiny local model unless given."""
+    base = args.base or str(args.model / "base")
+    if args.adapter:
+        pairs = [a.split("=", 1) for a in args.adapter]
+        if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+            raise SystemExit("--adapter takes NAME=PATH_OR_HUB_ID")
+        return base, dict(pairs)
+    return base, {a: str(args.model / "adapters" / a) for a in ADAPTERS}
 
 
 def peak_rss_mib() -> float:
@@ -83,14 +91,15 @@ def run_engine(args) -> dict:
     from vllm import LLM, SamplingParams
     t_import = time.perf_counter() - t0
 
-    kwargs = serve.engine_kwargs(args.max_loras, 8, args.max_cpu_loras, model=str(args.model / "base"),
+    base, adapters = base_and_adapters(args)
+    kwargs = serve.engine_kwargs(args.max_loras, args.max_lora_rank, args.max_cpu_loras, model=base,
                                  single_process=os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0",
                                  max_num_seqs=32)
     t1 = time.perf_counter()
     llm = LLM(**kwargs)
     t_start = time.perf_counter() - t1
-    prompts, names = rows()
-    requests = serve.assign_lora_requests(names, adapter_paths(args.model))
+    prompts, names = rows(tuple(adapters))
+    requests = serve.assign_lora_requests(names, adapters)
     params = SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS, ignore_eos=True)
     t2 = time.perf_counter()
     batched = serve.run_batched(llm, prompts, requests, params)
@@ -110,6 +119,7 @@ def run_engine(args) -> dict:
         "batched": batched, "alone": alone,
         "batched_text": [tok.decode(t) for t in batched], "alone_text": [tok.decode(t) for t in alone],
         "memory": memory,
+        "model_config": llm.llm_engine.model_config.hf_config.to_dict(),
         "fix_patched_here": vllm.lora.punica_wrapper.punica_cpu.bgmv_shrink.__module__ == "phase11_cpu_lora_fix",
         "timings_s": {"import_vllm": round(t_import, 2), "engine_start": round(t_start, 2),
                       "generate_batched": round(t_batched, 2), "generate_one_by_one": round(t_alone, 2)},
@@ -123,18 +133,19 @@ def run_hf(args) -> dict:
     import transformers
     import peft
     from peft import PeftModel
-    from transformers import AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(args.model / "base")
-    prompts, names = rows()
+    base_name, adapters = base_and_adapters(args)
+    tok = AutoTokenizer.from_pretrained(base_name)
+    prompts, names = rows(tuple(adapters))
     out = []
     t0 = time.perf_counter()
     models = {}
     for p, a in zip(prompts, names):
         if a not in models:
-            base = LlamaForCausalLM.from_pretrained(args.model / "base", dtype=torch.float32).eval()
-            models[a] = base if a is None else PeftModel.from_pretrained(base, args.model / "adapters" / a).eval()
+            base = AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float32).eval()
+            models[a] = base if a is None else PeftModel.from_pretrained(base, adapters[a]).eval()
         ids = tok(p, return_tensors="pt").input_ids
         with torch.no_grad():
             gen = models[a].generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=MAX_TOKENS,
@@ -152,6 +163,9 @@ def main(argv=None) -> int:
     ap.add_argument("--impl", default=str(HERE.parent.parent.parent / "solutions"))
     ap.add_argument("--max-loras", type=int, default=2)
     ap.add_argument("--max-cpu-loras", type=int, default=3)
+    ap.add_argument("--max-lora-rank", type=int, default=8)
+    ap.add_argument("--base", help="base model folder or hub id (default: the tiny model)")
+    ap.add_argument("--adapter", action="append", help="NAME=PATH_OR_HUB_ID, once per adapter")
     args = ap.parse_args(argv)
     result = run_engine(args) if args.mode == "engine" else run_hf(args)
     sys.stdout.flush()
