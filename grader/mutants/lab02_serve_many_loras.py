@@ -85,6 +85,13 @@ MUTANTS = [
         "keeps the last victim after using it, so a later load into a free slot claims an eviction",
     ),
     Mutant(
+        "accepts_any_rank",
+        "    if max_lora_rank not in VLLM_MAX_LORA_RANKS:\n",
+        "    if max_lora_rank < 1:\n",
+        "accepts any positive rank; the engine refuses ranks outside its fixed list (12, 24, ...) at start-up",
+        public_passes=False,
+    ),
+    Mutant(
         "host_cache_not_defaulted",
         "    if max_cpu_loras is None:\n        max_cpu_loras = max_loras\n",
         "",

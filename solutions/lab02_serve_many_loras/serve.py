@@ -236,6 +236,8 @@ def run_batched(llm, prompts: Sequence[str], requests: Sequence, params) -> list
     assign_lora_requests); params: one vllm.SamplingParams for every row.
     Returns a list of N lists of generated token ids, in row order.
     Raises ValueError when prompts and requests differ in length or are empty.
+    Pass each request through ``to_vllm_request``: the real engine accepts only vLLM's own
+    LoRARequest, and the helper leaves requests alone when vLLM is not in use.
     """
     # BEGIN SOLUTION TODO 3
     prompts, requests = _check_rows("prompts", prompts), _check_rows("requests", requests)
