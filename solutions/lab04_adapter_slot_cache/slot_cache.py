@@ -484,7 +484,10 @@ def schedule_step(waiting: Iterable, max_loras: int, max_num_seqs: int,
     if budget == 0:
         return StepPlan(admitted, deferred)
     for request in waiting:
-        adapter = request[1]
+        try:
+            adapter = request[1]
+        except (TypeError, IndexError, KeyError):
+            raise ValueError(f"a waiting request must be a (request_id, adapter_id) pair, got {request!r}") from None
         if adapter.__class__ is not int or adapter < 0:
             adapter = check_adapter_id(adapter, f"adapter id of request {request!r}")
         if adapter != BASE and adapter not in step_loras:

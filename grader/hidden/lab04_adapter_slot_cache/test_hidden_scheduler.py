@@ -120,3 +120,5 @@ def test_hidden_schedule_bad_input():
         sc.schedule_step([], 2, 8, running_adapters=[1, 2, 3])
     with pytest.raises(ValueError):
         sc.schedule_step([(0, -2)], 2, 8)
+    with pytest.raises(ValueError, match="pair"):
+        sc.schedule_step([5], 2, 8)
