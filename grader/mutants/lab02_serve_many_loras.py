@@ -80,8 +80,8 @@ MUTANTS = [
     ),
     Mutant(
         "stale_victim",
-        "                close([ev, cache.access(ev.lora_id), victim, ev.slot])\n                victim = None",
-        "                close([ev, cache.access(ev.lora_id), victim, ev.slot])",
+        "                _close([ev, cache.access(ev.lora_id), victim, ev.slot])\n                victim = None",
+        "                _close([ev, cache.access(ev.lora_id), victim, ev.slot])",
         "keeps the last victim after using it, so a later load into a free slot claims an eviction",
     ),
     Mutant(

@@ -358,7 +358,7 @@ def replay_through_cache(events: Sequence[LoRAEvent], num_slots: int) -> ReplayR
     pending = None                    # trace mode: the access being read [event, model, victim, slot]
     victim = None
 
-    def close(p):
+    def _close(p):
         ev, got, vic, slot = p
         if slot is None:
             kind, slot = "hit", where.get(ev.lora_id)
@@ -369,7 +369,7 @@ def replay_through_cache(events: Sequence[LoRAEvent], num_slots: int) -> ReplayR
     for ev in events:
         if ev.kind == "use":
             if pending:
-                close(pending)
+                _close(pending)
             pending = [ev, cache.access(ev.lora_id), None, None]
         elif ev.kind == "remove":
             where.pop(ev.lora_id, None)
@@ -387,10 +387,10 @@ def replay_through_cache(events: Sequence[LoRAEvent], num_slots: int) -> ReplayR
                                      "preceding trace line for that id")
                 pending[3] = ev.slot
             else:
-                close([ev, cache.access(ev.lora_id), victim, ev.slot])
+                _close([ev, cache.access(ev.lora_id), victim, ev.slot])
                 victim = None
     if pending:
-        close(pending)
+        _close(pending)
     return report
     # END SOLUTION
 
