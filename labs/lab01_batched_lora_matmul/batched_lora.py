@@ -110,7 +110,7 @@ def check_adapter(A, B, in_features: int, out_features: Optional[int] = None, *,
 
 
 def check_ids(ids, n_rows: int, name: str = "adapter_ids") -> None:
-    """ids: a 1-D integer tensor with one entry per row."""
+    """ids: a 1-D integer tensor with one entry per row (``n_rows=-1``: any length)."""
     if (not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.is_floating_point()
             or ids.is_complex() or ids.dtype == torch.bool):
         raise ValueError(f"{name} must be a 1-D integer tensor, got {_shape(ids)}"
@@ -121,7 +121,7 @@ def check_ids(ids, n_rows: int, name: str = "adapter_ids") -> None:
 
 def check_multi_lora_inputs(x, W, adapters: Mapping[int, LoRAAdapter], adapter_ids) -> None:
     """x (T, in), W (out, in), adapter_ids (T,) ints >= 0, every non-zero id a fitting adapter."""
-    check_operands("x", x, "W", W)
+    check_operands(left_name="x", left=x, right_name="W", right=W)
     check_ids(adapter_ids, x.shape[0])
     if not isinstance(adapters, Mapping):
         raise ValueError(f"adapters must map int id -> LoRAAdapter, got {type(adapters).__name__}")
@@ -165,9 +165,10 @@ def check_slot_adapters(slot_adapters: Sequence[Optional[LoRAAdapter]], max_rank
     return first[1].in_features, first[1].out_features, first[1].A.dtype
 
 
-def check_slot_inputs(x, W, A_stacked, B_stacked, token_slots) -> None:
+def check_slot_inputs(x: torch.Tensor, W: torch.Tensor, A_stacked: torch.Tensor, B_stacked: torch.Tensor,
+                      token_slots: torch.Tensor) -> None:
     """x (T, in), W (out, in), A_stacked (S, R, in), B_stacked (S, out, R), token_slots (T,) in [-1, S)."""
-    check_operands("x", x, "W", W)
+    check_operands(left_name="x", left=x, right_name="W", right=W)
     T, d_in = x.shape
     d_out = W.shape[0]
     for name, t in (("A_stacked", A_stacked), ("B_stacked", B_stacked)):
@@ -194,7 +195,7 @@ def check_slot_inputs(x, W, A_stacked, B_stacked, token_slots) -> None:
 def shrink(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """The LoRA shrink: x (T, in), A (r, in) -> s = x @ A.T, shape (T, r), dtype x.dtype.
 
-    Validate with ``check_operands("x", x, "A", A)``.
+    Validate first: ``check_operands`` on ("x", x, "A", A).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 1: shrink — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -202,7 +203,7 @@ def shrink(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
 def expand(s: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """The LoRA expand: s (T, r), B (out, r) -> s @ B.T, shape (T, out), dtype s.dtype.
 
-    Validate with ``check_operands("s", s, "B", B)``.
+    Validate first: ``check_operands`` on ("s", s, "B", B).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 2: expand — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -212,7 +213,7 @@ def lora_delta(x: torch.Tensor, A: torch.Tensor, B: torch.Tensor, scaling: float
 
     x (T, in), A (r, in), B (out, r). Never form B @ A (out x in): two thin products are
     r * (in + out) multiply-adds per row instead of in * out.
-    Validate with ``check_operands("x", x, "A", A)`` and ``check_adapter(A, B, x.shape[1])``.
+    Validate first: ``check_operands`` on ("x", x, "A", A), then ``check_adapter`` on (A, B, in).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 3: lora_delta — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -222,7 +223,7 @@ def apply_lora(x: torch.Tensor, W: torch.Tensor, A: torch.Tensor, B: torch.Tenso
     """One adapter on the whole batch: x @ W.T + scaling * (x @ A.T) @ B.T, shape (T, out).
 
     x (T, in), W (out, in), A (r, in), B (out, r); output dtype x.dtype.
-    Validate with ``check_operands("x", x, "W", W)`` and ``check_adapter(A, B, W.shape[1], W.shape[0])``.
+    Validate first: ``check_operands`` on ("x", x, "W", W), then ``check_adapter`` on (A, B, in, out).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 4: apply_lora — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -233,7 +234,7 @@ def apply_multi_lora_loop(x: torch.Tensor, W: torch.Tensor, adapters: Mapping[in
 
     adapters maps int id (>= 1) -> LoRAAdapter; adapter_ids (T,) int64, 0 meaning "no adapter"
     (base product only). Slow on purpose: every row reads all of W again.
-    Validate with ``check_multi_lora_inputs(x, W, adapters, adapter_ids)``.
+    Validate first: ``check_multi_lora_inputs`` on (x, W, adapters, adapter_ids).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 5: apply_multi_lora_loop — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -245,7 +246,7 @@ def segment_by_adapter(adapter_ids: torch.Tensor) -> Segments:
     groups in ascending id order (id 0, the base rows, is a group like any other), rows inside a
     group in their original order (a stable sort), so that for group g the rows
     ``order[starts[g] : starts[g] + lengths[g]]`` are exactly the rows whose id is ``ids[g]``.
-    All four tensors are int64. Validate with ``check_ids(adapter_ids, -1)``.
+    All four tensors are int64. Validate first: ``check_ids`` on (adapter_ids, -1); -1 = any length.
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 6: segment_by_adapter — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -257,7 +258,7 @@ def apply_multi_lora_grouped(x: torch.Tensor, W: torch.Tensor, adapters: Mapping
     ONE base product x @ W.T for all T rows (base rows included); then, per distinct adapter in
     the batch, ONE shrink + expand on that adapter's rows only (use ``segment_by_adapter``);
     each delta is added back at its rows' ORIGINAL positions. Shape (T, out), dtype x.dtype.
-    Validate with ``check_multi_lora_inputs(x, W, adapters, adapter_ids)``.
+    Validate first: ``check_multi_lora_inputs`` on (x, W, adapters, adapter_ids).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 7: apply_multi_lora_grouped — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -270,7 +271,7 @@ def stack_slots(slot_adapters: Sequence[Optional[LoRAAdapter]], max_rank: int):
     in the dtype of the adapters' A. Slot k holds its adapter in the first r rows of
     A_stacked[k] and the first r columns of B_stacked[k], with the adapter's scaling folded
     into B (so B_stacked[k, :, :r] = scaling * B); everything else is zero, empty slots included.
-    Validate with ``in_f, out_f, dtype = check_slot_adapters(slot_adapters, max_rank)``.
+    Validate first: ``check_slot_adapters`` on (slot_adapters, max_rank); it returns (in, out, dtype).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 8: stack_slots — see labs/lab01_batched_lora_matmul/README.md")
 
@@ -283,6 +284,6 @@ def apply_multi_lora_slots(x: torch.Tensor, W: torch.Tensor, A_stacked: torch.Te
     (scaling already inside B), token_slots (T,) ints: the slot of each row, or -1 for a row
     with no adapter. -1 must never pick a slot (careful: in Python, A_stacked[-1] is the LAST
     slot). Shape (T, out), dtype x.dtype.
-    Validate with ``check_slot_inputs(x, W, A_stacked, B_stacked, token_slots)``.
+    Validate first: ``check_slot_inputs`` on (x, W, A_stacked, B_stacked, token_slots).
     """
     raise NotImplementedError("lab01_batched_lora_matmul TODO 9: apply_multi_lora_slots — see labs/lab01_batched_lora_matmul/README.md")

@@ -137,7 +137,7 @@ BAD = ["grouped unknown id", "loop unknown id", "grouped W in mismatch", "groupe
 @pytest.mark.points(3)
 @pytest.mark.hint("validate first, then compute: ValueError/KeyError whose message names the id or shapes")
 @pytest.mark.parametrize("case", BAD)
-def test_bad_input_is_named(case):
+def test_bad_input_raises_error_naming_id_or_shapes(case):
     _, exc, pattern, fn, args = _bad_cases()[case]
     with pytest.raises(exc, match=pattern):
         fn(*args)
