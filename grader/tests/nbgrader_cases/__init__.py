@@ -1,0 +1,1 @@
+"""Generated nbgrader submissions for the workflow tests and the scale measurement."""

@@ -1,0 +1,80 @@
+"""Make student submissions from a course's release: ``<out>/<student>/<lab>/`` like a real hand-in.
+
+Each submission is the released folder (notebook + lab package) with the student's module and,
+for the misbehaving cases, an edited notebook. Module texts come from the repository: the
+reference (``solutions/``), the stub (as released) or a mutant (``grader.mutants``).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from grader import mutants, nbcells
+from grader.labs import ROOT, Lab
+
+SOLUTIONS = ROOT / "solutions"
+
+# Notebook cells a student might add (before the graded checks).
+LOOP_CELL = "# my experiment\nwhile True:\n    pass\n"
+IGNORE_SIGINT_CELL = ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                      "while True:\n    pass\n")
+KILL_KERNEL_CELL = "import os\nos._exit(1)\n"
+
+
+def reference_module(lab: Lab) -> str:
+    return lab.stub_path(SOLUTIONS).read_text()
+
+
+def first_mutant(lab: Lab) -> mutants.Mutant | None:
+    """The first mutant that public tests let through (so hidden tests must catch it)."""
+    return next((m for m in mutants.mutants_for(lab) if m.public_passes), None)
+
+
+def mutant_module(lab: Lab, mutant: mutants.Mutant) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return lab.stub_path(mutants.apply(lab, mutant, Path(tmp) / "impl")).read_text()
+
+
+def make(release: Path, out: Path, student: str, lab: Lab, module: str | None = None,
+         extra_cell: str | None = None, edit=None) -> Path:
+    """Copy ``release/<lab>`` to ``out/<student>/<lab>``; set the module text, add a cell, edit the notebook."""
+    dest = out / student / lab.name
+    shutil.copytree(release / lab.name, dest)
+    if module is not None:
+        lab.stub_path(dest).write_text(module)
+    nb_path = dest / f"{lab.name}.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    if extra_cell is not None:
+        first_graded = next(i for i, c in enumerate(nb.cells) if nbcells.is_generated(c))
+        nb.cells.insert(first_graded, nbformat.v4.new_code_cell(extra_cell))
+    if edit is not None:
+        edit(nb)
+    nbformat.write(nb, nb_path)
+    return dest
+
+
+def graded_cells(nb) -> list:
+    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def edit_locked_public_cell(nb) -> str:
+    """A student 'fixes' a public check so it cannot fail; returns the cell's grade_id."""
+    cell = next(c for c in graded_cells(nb) if "check(" in c.source)
+    cell.source = "pass  # this test annoyed me"
+    return cell.metadata["nbgrader"]["grade_id"]
+
+
+def delete_graded_cell(nb) -> str:
+    cell = next(c for c in graded_cells(nb) if "check(" in c.source)
+    nb.cells.remove(cell)
+    return cell.metadata["nbgrader"]["grade_id"]
+
+
+def break_notebook(path: Path) -> None:
+    path.write_text(path.read_text()[: len(path.read_text()) // 2])     # truncated JSON
+
+
