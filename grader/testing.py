@@ -106,7 +106,7 @@ class ProductLog:
         log = ProductLog()
         W_t = log.track(W, "W")          # behaves exactly like W
         y = lab.apply_multi_lora_grouped(x, W_t, adapters, ids)
-        log.uses["W"]                    # [("__matmul__", (T, out))]: one base product over T rows
+        log.uses["W"]                    # [("matmul", (T, out))]: one base product over T rows
 
     Views, casts and copies of a tracked tensor (``W.T``, ``W.float()``) stay tracked and are not
     counted; any other operation that produces a floating-point tensor from it is one use.
