@@ -20,7 +20,8 @@ The words used:
     step         one scheduler iteration (one forward pass of the engine)
 
 Bad input (a negative or non-integer id, zero slots, a host cache smaller than the device)
-raises ValueError naming the problem; the ``check_*`` helpers below do it, call them.
+raises ValueError naming the problem; the ``check_*`` helpers below do it (``check_count``,
+``check_adapter_id``, ``check_weights``, ``check_trace``): call them.
 """
 from __future__ import annotations
 
@@ -173,13 +174,24 @@ def cyclic_ids(n_requests: int, n_adapters: int) -> list[int]:
     return [i % n_adapters + 1 for i in range(n_requests)]
 
 
+def check_weights(weights) -> list[float]:
+    """Per-adapter popularity weights: a non-empty sequence of numbers >= 0, not all zero.
+    Returns them as a list of floats; ValueError otherwise."""
+    try:
+        values = [float(x) for x in weights]
+    except (TypeError, ValueError):
+        raise ValueError(f"weights must be a sequence of numbers, got {weights!r}") from None
+    if not values or any(not x >= 0 for x in values) or sum(values) <= 0:
+        raise ValueError("weights must be a non-empty list of non-negative numbers, not all zero")
+    return values
+
+
 def random_ids(n_requests: int, weights: Sequence[float], *, base_share: float = 0.0,
                seed: int = 0) -> list[int]:
     """``n_requests`` adapter ids drawn independently: id k+1 with probability proportional to
     ``weights[k]``; with probability ``base_share`` a request has no adapter (id 0)."""
     check_count(n_requests, "n_requests", 0)
-    if not weights or any(not w >= 0 for w in weights) or sum(weights) <= 0:
-        raise ValueError("weights must be a non-empty list of non-negative numbers, not all zero")
+    weights = check_weights(weights)
     if not 0.0 <= base_share <= 1.0:
         raise ValueError(f"base_share must be in [0, 1], got {base_share!r}")
     rng = random.Random(seed)
@@ -242,8 +254,8 @@ class AdapterSlotCache:
 
     def slot_of(self, adapter_id: int) -> int | None:
         """The slot holding ``adapter_id``; None when it is not resident; -1 for the base model."""
-        adapter_id = check_adapter_id(adapter_id)
-        return -1 if adapter_id == BASE else self._lru.get(adapter_id)
+        aid = check_adapter_id(adapter_id)
+        return -1 if aid == BASE else self._lru.get(aid)
 
     def slot_table(self) -> list[int | None]:
         """What each slot holds, by slot index (None = empty): vLLM's ``lora_index_to_id``."""
@@ -254,10 +266,10 @@ class AdapterSlotCache:
 
     def unpin(self, adapter_id: int) -> None:
         """Let a pinned adapter be evicted again (KeyError if it is not pinned)."""
-        adapter_id = check_adapter_id(adapter_id)
-        if adapter_id not in self._pinned:
-            raise KeyError(f"adapter {adapter_id} is not pinned")
-        self._pinned.discard(adapter_id)
+        aid = check_adapter_id(adapter_id)
+        if aid not in self._pinned:
+            raise KeyError(f"adapter {aid} is not pinned")
+        self._pinned.remove(aid)
 
     def __contains__(self, adapter_id) -> bool:
         return adapter_id in self._lru
