@@ -1,6 +1,7 @@
 """Turn lab runs into the score table students read and the JSON tools read."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from grader.labs import ROOT
@@ -17,7 +18,7 @@ def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
         "public": {"passed": sum(r.passed for r in pub), "total": len(pub), "counted": public_counted},
         "hidden": {"passed": sum(r.passed for r in hid), "total": len(hid), "available": bool(hid)},
         "seconds": round(run.seconds, 2),
-        "next_todo": next((r.todo for r in run.results if r.todo), ""),
+        "next_todo": _first_todo(run),
         "notes": run.notes,
         "tests": [
             {"name": r.item.name, "kind": r.item.kind, "points": r.item.points, "passed": r.passed,
@@ -25,6 +26,13 @@ def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
             for r in run.results
         ],
     }
+
+
+def _first_todo(run: LabRun) -> str:
+    """The lowest-numbered TODO a failing test ran into: where the student should go next."""
+    todos = [r.todo for r in run.results if r.todo]
+    nums = [int(m.group(1)) if (m := re.search(r"TODO (\d+)", t)) else 10**6 for t in todos]
+    return min(zip(nums, todos))[1] if todos else ""
 
 
 def table(impl: Path, summaries: dict[str, dict], verbose: bool = False) -> str:
