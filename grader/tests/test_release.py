@@ -57,8 +57,10 @@ def test_no_debris(release):
 
 
 def test_no_solution_body_reached_the_release(release):
+    # A line the course hands out anyway (in any lab's stub) is not a secret, even if a solution repeats it.
+    handed_out = {ln.strip() for lab in LABS for ln in lab.stub_path(ROOT / "labs").read_text().splitlines()}
     for lab in LABS:
-        secrets = solution_lines(lab)
+        secrets = solution_lines(lab) - handed_out
         assert secrets, f"{lab.name}: no solution lines found to check"
         for name, text in release.items():
             leaked = [s for s in secrets if s in text]
