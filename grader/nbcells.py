@@ -104,6 +104,24 @@ def in_sync(nb: nbformat.NotebookNode, lab: labs.Lab) -> bool:
     return strip(nb.cells) == strip(apply(nb, lab).cells)
 
 
+def strip_hidden(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with every hidden-test region removed (what a student copy must contain)."""
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if HIDDEN_BEGIN not in cell.get("source", ""):
+            continue
+        keep, inside = [], False
+        for line in cell.source.split("\n"):
+            if HIDDEN_BEGIN in line:
+                inside = True
+            elif HIDDEN_END in line:
+                inside = False
+            elif not inside:
+                keep.append(line)
+        cell.source = "\n".join(keep)
+    return out
+
+
 def hidden_test_names(lab: labs.Lab) -> list[str]:
     return [it.name for it in catalog.discover(lab, ("hidden",))]
 

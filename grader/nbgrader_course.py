@@ -21,9 +21,11 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from html import unescape
 from multiprocessing import get_context
 from pathlib import Path
 
+import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from grader import catalog, labs, nbcells
@@ -98,15 +100,7 @@ def _scrub_cell(cell) -> bool:
     """Remove the hidden region from a graded cell and reduce its error output to one safe line."""
     if nbcells.HIDDEN_BEGIN not in cell.get("source", ""):
         return False
-    lines, keep, inside = cell.source.split("\n"), [], False
-    for line in lines:
-        if nbcells.HIDDEN_BEGIN in line:
-            inside = True
-        elif nbcells.HIDDEN_END in line:
-            inside = False
-        elif not inside:
-            keep.append(line)
-    cell.source = "\n".join(keep)
+    cell.source = nbcells.strip_hidden(nbformat.v4.new_notebook(cells=[cell])).cells[0].source
     outputs = []
     for out in cell.get("outputs", []):
         if out.get("output_type") != "error":
@@ -168,8 +162,6 @@ def _setup_cell(lab: Lab) -> str:
 
 def source_notebook(lab: Lab):
     """notebooks/<lab>.ipynb with its graded section regenerated (a bare one if the lab has none yet)."""
-    import nbformat
-
     if lab.notebook.is_file():
         nb = nbformat.read(lab.notebook, as_version=4)
     else:
@@ -181,22 +173,51 @@ def source_notebook(lab: Lab):
     return nbcells.apply(nb, lab)
 
 
+_IMPORTS = re.compile(r"^\s*(?:from|import)\s+(lab\d\d_\w+)", re.M)
+_USES = re.compile(r"""use_lab\(\s*["'](lab\d\d\w*)["']""")
+
+
+def lab_deps(lab: Lab) -> list[Lab]:
+    """Other labs this lab's assignment needs: imported by its reference module, or loaded by its
+    notebook (lab02 replays the engine's log through the student's lab04 cache)."""
+    names = set()
+    ref = lab.stub_path(ROOT / "solutions")
+    if ref.is_file():
+        names |= set(_IMPORTS.findall(ref.read_text()))
+    if lab.notebook.is_file():
+        names |= {m for c in nbformat.read(lab.notebook, as_version=4).cells for m in _USES.findall(c.source)}
+    out = []
+    for name in sorted(names):
+        try:
+            dep = labs.get(name)
+        except KeyError:
+            continue
+        if dep.name != lab.name and dep.stub_path(ROOT / "labs").is_file():
+            out.append(dep)
+    return out
+
+
+def student_modules(lab: Lab) -> list[str]:
+    """Paths (relative to the assignment) of the modules a student writes: the lab's, then its deps'."""
+    return [f"{x.name}/{x.module}.py" for x in [lab, *lab_deps(lab)]]
+
+
 def _ship_package(lab: Lab, dest: Path) -> None:
-    src = ROOT / "labs" / lab.name
-    shutil.copytree(src, dest / lab.name, ignore=shutil.ignore_patterns(*NOT_SHIPPED, "*.pyc"))
+    """The lab's package as released (stub module, data files), plus the packages it depends on."""
+    for pkg in [lab, *lab_deps(lab)]:
+        shutil.copytree(ROOT / "labs" / pkg.name, dest / pkg.name,
+                        ignore=shutil.ignore_patterns(*NOT_SHIPPED, "*.pyc"))
 
 
 def _config_text(course: Path, cell_timeout: int, chosen: list[Lab]) -> str:
     return CONFIG.format(root=str(ROOT), course=str(course), bindir=str(Path(sys.executable).parent),
                          course_id=COURSE_ID, cell_timeout=int(cell_timeout),
-                         exclude={lab.name: [f"{lab.name}/{lab.module}.py"] for lab in chosen})
+                         exclude={lab.name: student_modules(lab) for lab in chosen})
 
 
 def build(course: Path = DEFAULT_COURSE, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
           chosen: list[Lab] | None = None, quiet: bool = False) -> list[Lab]:
     """Write nbgrader_config.py and source/<lab>/ for every lab present. Gradebook and submissions stay."""
-    import nbformat
-
     if chosen is None:
         chosen = []
         for lab in labs.present():
@@ -330,9 +351,10 @@ def check_release(course: Path, lab: Lab) -> list[str]:
     for name in nbcells.hidden_test_names(lab) if lab.hidden_tests.is_dir() else []:
         if f'"{name}"' in text or f'\\"{name}\\"' in text:
             problems.append(f"{nb.name} calls hidden test {name}")
-    module = lab.stub_path(rel)
-    if not module.is_file() or module.read_bytes() != lab.stub_path(ROOT / "labs").read_bytes():
-        problems.append(f"{module.relative_to(course)} is not the stub from labs/")
+    for pkg in [lab, *lab_deps(lab)]:
+        module = pkg.stub_path(rel)
+        if not module.is_file() or module.read_bytes() != pkg.stub_path(ROOT / "labs").read_bytes():
+            problems.append(f"{module.relative_to(course)} is not the stub from labs/")
     if any(p.suffix == ".pyc" or p.name == "tests" for p in rel.rglob("*")):
         problems.append("compiled files or tests in the release")
     return problems
@@ -363,8 +385,6 @@ def _lab_for_folder(name: str) -> Lab | None:
 
 def inspect_submission(folder: Path, student: str, lab: Lab, release_nb: Path) -> tuple[str, list[str]]:
     """('' or why it cannot be graded, notes) for one <student>/<lab>/ folder."""
-    import nbformat
-
     notes = []
     nb_path = folder / f"{lab.name}.ipynb"
     if not nb_path.is_file():
@@ -382,6 +402,34 @@ def inspect_submission(folder: Path, student: str, lab: Lab, release_nb: Path) -
     if not module.is_file():
         notes.append(f"no {lab.name}/{lab.module}.py in the submission: graded as missing code")
     return "", notes
+
+
+def fill_deps(lab: Lab, dest: Path, student_dir: Path) -> list[str]:
+    """Give an imported submission the student's own modules of the labs it depends on.
+
+    A module the student put into this lab's folder (anything but the stub) is kept; otherwise it
+    comes from the student's submission of that lab in the same batch, as `make grade` would use
+    their labs/<dep>/. Returns notes for the report.
+    """
+    notes = []
+    for dep in lab_deps(lab):
+        target = dep.stub_path(dest)
+        stub = dep.stub_path(ROOT / "labs").read_bytes()
+        if target.is_file() and target.read_bytes() != stub:
+            continue
+        theirs = [dep.stub_path(student_dir / n) for n in (dep.name, dep.short)]
+        theirs = [p for p in theirs if p.is_file()]
+        if theirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(theirs[0], target)
+            notes.append(f"{dep.name}/{dep.module}.py taken from the student's {dep.short} submission")
+        else:
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(stub)
+            notes.append(f"{dep.name}/{dep.module}.py is the stub (no {dep.short} work found): "
+                         "tests that use it fail")
+    return notes
 
 
 def locked_cell_changes(released, submitted) -> list[str]:
@@ -456,26 +504,23 @@ def feedback_leaks(course: Path, lab: Lab, student: str) -> list[str]:
     A line counts only if it is specific to the hidden tests: lines that also occur in the public
     tests, the stub or the source notebook (where a student sees them anyway) are not leaks.
     """
-    html = course / "feedback" / student / lab.name / f"{lab.name}.html"
-    if not html.is_file():
-        return [f"no feedback file {html}"]
-    text = html.read_text(errors="replace")
+    page = course / "feedback" / student / lab.name / f"{lab.name}.html"
+    if not page.is_file():
+        return [f"no feedback file {page}"]
+    text = unescape(page.read_text(errors="replace"))
     leaks = [m for m in (nbcells.HIDDEN_BEGIN, nbcells.HIDDEN_END, "BEGIN HIDDEN") if m in text]
     seen = "\n".join(f.read_text() for f in catalog.test_files(lab.public_tests))
     seen += lab.stub_path(ROOT / "labs").read_text()
+    source = course / "source" / lab.name / f"{lab.name}.ipynb"
+    if source.is_file():
+        seen += "\n".join(c.source for c in nbformat.read(source, as_version=4).cells)
     for f in catalog.test_files(lab.hidden_tests):
         for line in f.read_text().splitlines():
             s = line.strip()
             if len(s) >= 20 and not s.startswith(("#", "@pytest.mark", "import ", "from ", "def test")) \
-                    and s not in seen and _html_escape(s) in text:
+                    and s not in seen and s in text:
                 leaks.append(f"hidden test line: {s[:80]}")
     return leaks
-
-
-def _html_escape(s: str) -> str:
-    import html
-
-    return html.escape(s, quote=False)
 
 
 def autograde(submissions: Path, course: Path = DEFAULT_COURSE, jobs: int = 1) -> list[Outcome]:
@@ -507,6 +552,7 @@ def autograde(submissions: Path, course: Path = DEFAULT_COURSE, jobs: int = 1) -
             if dest.exists():
                 shutil.rmtree(dest)
             shutil.copytree(ldir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
+            o.notes += fill_deps(lab, dest, sdir)
             if why:
                 o.status, o.message = "rejected", why
             else:
@@ -537,7 +583,11 @@ def autograde(submissions: Path, course: Path = DEFAULT_COURSE, jobs: int = 1) -
         for o in graded:
             leaks = feedback_leaks(course, lab, o.student)
             if leaks:
-                raise NbgraderStepFailed(f"feedback for {o.student}/{lab.name} reveals hidden tests: {leaks}")
+                # Our scrubbing never lets these through; a notebook that prints the hidden test
+                # files does. Withhold that student's feedback rather than hand the tests out.
+                (course / "feedback" / o.student / lab.name / f"{lab.name}.html").unlink(missing_ok=True)
+                o.notes.append("feedback withheld: it contained hidden test code ("
+                               + "; ".join(leaks[:3]) + ")")
 
     export_grades(course)
     write_report(course, outcomes)

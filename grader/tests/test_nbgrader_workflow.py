@@ -76,6 +76,7 @@ def batch(tmp_path_factory) -> Batch:
     S.make(rel, subs, "sigint", robust, S.reference_module(robust), extra_cell=S.IGNORE_SIGINT_CELL)
     S.make(rel, subs, "kill", robust, S.reference_module(robust), extra_cell=S.KILL_KERNEL_CELL)
     S.make(rel, subs, "edited", robust, edit=S.edit_locked_public_cell)          # the stub, "passing"
+    S.make(rel, subs, "peek", robust, S.reference_module(robust), extra_cell=S.PEEK_CELL)
     S.make(rel, subs, "deleted", robust, S.reference_module(robust), edit=S.delete_graded_cell)
     S.break_notebook(S.make(rel, subs, "malformed", robust) / f"{robust.name}.ipynb")
     missing = S.make(rel, subs, "missing", robust)
@@ -83,9 +84,11 @@ def batch(tmp_path_factory) -> Batch:
 
     outcomes = {(o.student, o.lab): o for o in nbc.autograde(subs, course, jobs=2)}
 
+    # The grader on exactly the code nbgrader graded (the imported copy, dependencies filled in).
+    imported = course / "submitted"
     jobs = [(student, lab) for lab in chosen for student in GRADED_BY_GRADER if (subs / student / lab.name).is_dir()]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = pool.map(lambda j: _grade_with_grader(subs / j[0] / j[1].name, j[1],
+        results = pool.map(lambda j: _grade_with_grader(imported / j[0] / j[1].name, j[1],
                                                         root / f"grader-{j[0]}-{j[1].name}.json"), jobs)
         grader = {(s, lab.name): r for (s, lab), r in zip(jobs, results)}
     return Batch(course, subs, chosen, robust, outcomes, grader)
@@ -133,7 +136,9 @@ def test_config_has_absolute_gradebook_kernel_timeout_path_and_keeps_student_mod
     cfg = nbc.load_config(batch.course)
     assert cfg.CourseDirectory.db_url == f"sqlite:///{batch.course}/gradebook.db"
     assert cfg.Execute.kernel_name == "python3" and cfg.Execute.timeout == CELL_TIMEOUT
-    assert cfg.Autograde.exclude_overwriting == {lab.name: [f"{lab.name}/{lab.module}.py"] for lab in batch.labs}
+    assert cfg.Autograde.exclude_overwriting == {lab.name: nbc.student_modules(lab) for lab in batch.labs}
+    for lab in batch.labs:
+        assert nbc.student_modules(lab)[0] == f"{lab.name}/{lab.module}.py"
     text = (batch.course / "nbgrader_config.py").read_text()
     assert "GENERATED" in text and f"ROOT = {str(ROOT)!r}" in text and "PYTHONPATH" in text
 
@@ -151,6 +156,16 @@ def test_untouched_stub_scores_zero_without_errors(batch):
     for lab in batch.labs:
         o = batch.outcomes[("stub", lab.name)]
         assert (o.status, o.score, o.max_score) == ("graded", 0, sum(it.points for it in _items(lab))), o.message
+
+
+def test_a_lab_that_builds_on_another_gets_the_students_own_module(batch):
+    for lab in batch.labs:
+        for dep in nbc.lab_deps(lab):
+            if dep in batch.labs:       # the stub student left the dependency as released: take theirs
+                assert f"{dep.name}/{dep.module}.py taken from the student's {dep.short} submission" \
+                    in batch.outcomes[("stub", lab.name)].notes
+            ref = dep.stub_path(batch.course / "submitted" / "ref" / lab.name)
+            assert ref.read_text() == S.reference_module(dep)
 
 
 def test_plausible_wrong_answer_passes_public_fails_hidden(batch):
@@ -273,6 +288,22 @@ def test_feedback_for_failing_hidden_tests_shows_hints_only(batch):
     assert checked, "no failing hidden test was seen in any feedback"
 
 
+def test_feedback_that_would_show_hidden_test_files_is_withheld(batch):
+    lab = batch.robust
+    o = batch.outcomes[("peek", lab.name)]
+    assert o.status == "graded" and o.score == o.max_score
+    assert any(n.startswith("feedback withheld") for n in o.notes), o.notes
+    assert not (batch.course / "feedback" / "peek" / lab.name / f"{lab.name}.html").exists()
+    assert (batch.course / "feedback" / "ref" / lab.name / f"{lab.name}.html").is_file()
+
+
+def test_committed_notebooks_have_an_up_to_date_graded_section():
+    for lab in labs.present():
+        if lab.notebook.is_file():
+            nb = nbformat.read(lab.notebook, as_version=4)
+            assert nbcells.in_sync(nb, lab), f"run `python -m grader.nbcells --write` ({lab.notebook.name})"
+
+
 def test_grades_csv_lists_every_graded_submission(batch):
     rows = {(r["student_id"], r["assignment"]): r for r in csv_rows(batch.course / "grades.csv")}
     for (student, lab), o in batch.outcomes.items():
@@ -315,6 +346,9 @@ def test_graded_section_is_regenerated_idempotently(tmp_path):
     assert nbcells.main(["--check", *argv]) == 0
     hidden = [c.source for c in nbformat.read(path, as_version=4).cells if nbcells.HIDDEN_BEGIN in c.source]
     assert len(hidden) == sum(it.kind == "hidden" for it in _items(lab))
+    student_copy = "\n".join(c.source for c in nbcells.strip_hidden(nb).cells)
+    for it in _items(lab):
+        assert (f'"{it.name}"' in student_copy) == (it.kind == "public"), it.name
 
 
 CHECK_SCRIPT = """

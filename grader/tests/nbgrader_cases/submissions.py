@@ -23,6 +23,10 @@ LOOP_CELL = "# my experiment\nwhile True:\n    pass\n"
 IGNORE_SIGINT_CELL = ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                       "while True:\n    pass\n")
 KILL_KERNEL_CELL = "import os\nos._exit(1)\n"
+# Grading runs on the instructor's checkout, where the hidden tests are readable: a student can try.
+PEEK_CELL = ("import pathlib, grader\n"
+             "for f in sorted((pathlib.Path(grader.__file__).parent / 'hidden').rglob('test_*.py')):\n"
+             "    print(f.read_text())\n")
 
 
 def reference_module(lab: Lab) -> str:
@@ -46,6 +50,10 @@ def make(release: Path, out: Path, student: str, lab: Lab, module: str | None = 
     shutil.copytree(release / lab.name, dest)
     if module is not None:
         lab.stub_path(dest).write_text(module)
+        from grader.nbgrader_course import lab_deps
+
+        for dep in lab_deps(lab):          # a working student copied their own (correct) lab04 in
+            dep.stub_path(dest).write_text(reference_module(dep))
     nb_path = dest / f"{lab.name}.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
     if extra_cell is not None:
