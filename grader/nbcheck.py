@@ -57,7 +57,9 @@ class _Collector:
 
 
 def _pytest_args(lab: labs.Lab, item: catalog.TestItem) -> list[str]:
-    # The worker's options (grader/worker.py), minus its result pipe.
+    # The worker's options (grader/worker.py), minus its result pipe. Also without the
+    # unraisable-exception plugin: it forces full garbage collections after every session
+    # (~0.5 s each with torch loaded) and cannot change whether a test passes.
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--noconftest", "--import-mode=importlib",
             "-c", str(ROOT / "grader" / "grading.ini"), "--rootdir", str(ROOT),
             "-o", "console_output_style=classic", "--tb=short", "-W", "ignore::DeprecationWarning"]
