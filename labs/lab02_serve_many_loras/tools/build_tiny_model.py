@@ -123,6 +123,9 @@ def main(argv=None) -> int:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     t0 = time.perf_counter()
+    # One thread: tiny matrices gain little from two, and two threads slow to a crawl (3-8x)
+    # whenever the machine has anything else to do. It also keeps the build bit-for-bit repeatable.
+    torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     out: Path = args.out
