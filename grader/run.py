@@ -81,7 +81,7 @@ class _Child:
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         env.setdefault("MPLBACKEND", "Agg")
         env["PYTHONDONTWRITEBYTECODE"] = "1"     # grading never writes into labs/ (no __pycache__ either)
-        env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")
+        env["OMP_NUM_THREADS"] = "1"       # tests use small tensors; two threads crawl on a busy machine
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(w,),
                                      cwd=tempfile.gettempdir(), env=env, preexec_fn=_limits(lab.memory_mb))
         os.close(w)
