@@ -5,6 +5,12 @@
 Builds and releases a fresh course folder, generates the submissions (a third each: the
 reference, a mutant, the untouched stub), autogrades them all in one run and prints the wall
 time. Run it once with --jobs 1 and once with --jobs 2 to compare.
+
+Measured 2026-11-23 on the 2-core course machine (shared with other jobs, so read them as rough):
+  --jobs 1: 1765 s for 30 x 4 = 120 submissions (load average ~3)
+  --jobs 2:  942 s for the same 120                (load average 5-12)
+Per submission: lab01 ~35 s (its hidden grid tests dominate), lab02 ~6 s, lab03 ~7-11 s,
+lab04 ~7-9 s; each includes a kernel start and one in-process pytest run per graded test.
 """
 from __future__ import annotations
 
