@@ -32,7 +32,7 @@ INTRO = """## Graded checks
 Each cell below runs one of this lab's tests against your module (`{lab}/{module}.py`),
 exactly as `make grade` does, and is worth the points shown. A cell that passes prints nothing.
 These cells are generated from the tests and locked: edits to them are undone when your work is
-graded. A *hidden* test's cell holds only a comment in your copy; it runs when your instructor grades.
+graded. Hidden tests run only when your instructor grades: their cells are empty or absent in your copy.
 The notebook's first cell must have run (it puts the course's `grader` package on the path)."""
 
 IMPORT = "from grader.nbcheck import check"

@@ -51,6 +51,9 @@ os.environ["PATH"] = {bindir!r} + os.pathsep + os.environ.get("PATH", "")
 # model hub, and grade the lab package next to each notebook (not $PHASE11_IMPL, not labs/).
 os.environ["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != ROOT])
 os.environ["MPLBACKEND"] = "Agg"
+# One thread per kernel, as in `make grade`: the tests' small tensors gain nothing from more, and
+# parallel kernels on a small machine crawl when each asks for every core.
+os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("PHASE11_IMPL", None)

@@ -49,6 +49,8 @@ def strip_notebook(src: Path, dest: Path) -> None:
     from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
 
     nb = nbformat.read(src, as_version=4)
+    # A hidden test's graded cell would be left as an empty shell naming the test: drop it whole.
+    nb.cells = [c for c in nb.cells if "### BEGIN HIDDEN TESTS" not in c.source]
     for pre in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
         nb, _ = pre.preprocess(nb, {})
     nbformat.write(nb, dest)
