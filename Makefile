@@ -23,6 +23,7 @@ export PYTHONPATH := $(CURDIR)
 help:
 	@echo "make grade          grade labs/ (a score table; never writes into labs/)"
 	@echo "make test           the course's own test suite (installs the lab02 engine too)"
+	@echo "make stubs          maintainers: regenerate stubs, notebook graded cells, public-test fingerprints"
 	@echo "make reset LAB=name restore one lab's stub (your file is backed up first)"
 	@echo "make release        build the student release in dist/student/"
 	@echo "make bench-lab01    lab01 benchmark (table + PNG in build/bench/)"
@@ -78,6 +79,8 @@ suite-present:
 
 stubs: $(BASE)
 	$(VPY) -m grader.stubs --write
+	$(VPY) -m grader.nbcells --write
+	$(VPY) -m grader.manifest --write
 
 release: $(BASE)
 	$(VPY) -m grader.release dist/student

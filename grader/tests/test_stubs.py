@@ -59,3 +59,15 @@ def test_generator_names_the_method_and_keeps_indentation():
     out = stubs.make_stub(LABS[0], src)
     assert (f'        raise NotImplementedError("{LABS[0].name} TODO 2: Cache.access — '
             f'see labs/{LABS[0].name}/README.md")\n') in out
+
+
+def test_public_test_fingerprints_are_current():
+    """The grader spots edited public tests by these fingerprints: they must match the committed tests."""
+    import json
+
+    from grader import manifest
+
+    assert manifest.MANIFEST.exists(), "run `python -m grader.manifest --write`"
+    assert json.loads(manifest.MANIFEST.read_text()) == manifest.compute(), \
+        "public tests changed: run `python -m grader.manifest --write`"
+    assert all(not manifest.edited(lab) for lab in LABS)
