@@ -6,11 +6,12 @@ Builds and releases a fresh course folder, generates the submissions (a third ea
 reference, a mutant, the untouched stub), autogrades them all in one run and prints the wall
 time. Run it once with --jobs 1 and once with --jobs 2 to compare.
 
-Measured 2026-11-23 on the 2-core course machine (shared with other jobs, so read them as rough):
-  --jobs 1: 1765 s for 30 x 4 = 120 submissions (load average ~3)
-  --jobs 2:  942 s for the same 120                (load average 5-12)
-Per submission: lab01 ~35 s (its hidden grid tests dominate), lab02 ~6 s, lab03 ~7-11 s,
-lab04 ~7-9 s; each includes a kernel start and one in-process pytest run per graded test.
+Measured 2026-11-23 on the 2-core course machine, idle, one torch thread per kernel:
+  --jobs 2: 481 s for 30 x 4 = 120 submissions (mean per submission: lab01 10.6 s, lab02 5.6 s,
+            lab03 6.2 s, lab04 7.4 s; each includes a kernel start and one in-process pytest run
+            per graded test).
+Earlier, before kernels were held to one thread and with the machine shared (read as rough):
+  --jobs 1: 1765 s (load average ~3);  --jobs 2: 942 s (load average 5-12).
 """
 from __future__ import annotations
 
