@@ -60,9 +60,10 @@ def _pytest_args(lab: labs.Lab, item: catalog.TestItem) -> list[str]:
     # The worker's options (grader/worker.py), minus its result pipe. Also without the
     # unraisable-exception plugin: it forces full garbage collections after every session
     # (~0.5 s each with torch loaded) and cannot change whether a test passes.
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--noconftest", "--import-mode=importlib",
-            "-c", str(ROOT / "grader" / "grading.ini"), "--rootdir", str(ROOT),
-            "-o", "console_output_style=classic", "--tb=short", "-W", "ignore::DeprecationWarning"]
+    from grader.worker import PYTEST_OPTIONS
+
+    args = [*PYTEST_OPTIONS, "-p", "no:unraisableexception",
+            "-c", str(ROOT / "grader" / "grading.ini"), "--rootdir", str(ROOT)]
     # pytest-timeout's signal method needs the main thread; its thread method would kill the kernel.
     if threading.current_thread() is threading.main_thread():
         args += [f"--timeout={lab.timeout_s}", "--timeout-method=signal"]

@@ -17,6 +17,10 @@ import sys
 import pytest
 
 MAX_REPR = 4000
+# How every graded test runs, here and in a notebook's check() (grader/nbcheck.py): no conftest
+# files (a student's conftest.py cannot hook in), no sys.path changes by pytest, no cache written.
+PYTEST_OPTIONS = ("-q", "-p", "no:cacheprovider", "--noconftest", "--import-mode=importlib",
+                  "-o", "console_output_style=classic", "--tb=short", "-W", "ignore::DeprecationWarning")
 
 
 class Reporter:
@@ -88,13 +92,8 @@ def main() -> int:
     sys.path.insert(0, os.path.abspath(args.impl))
     os.environ["PHASE11_IMPL"] = os.path.abspath(args.impl)
     reporter = Reporter(args.results_fd, nonce)
-    pytest_args = [
-        "-q", "-p", "no:cacheprovider", "--noconftest", "--import-mode=importlib",
-        "-c", args.ini, "--rootdir", args.rootdir,
-        f"--timeout={args.timeout}", "--timeout-method=signal",
-        "-o", "console_output_style=classic", "--tb=short", "-W", "ignore::DeprecationWarning",
-        *args.nodeids,
-    ]
+    pytest_args = [*PYTEST_OPTIONS, "-c", args.ini, "--rootdir", args.rootdir,
+                   f"--timeout={args.timeout}", "--timeout-method=signal", *args.nodeids]
     return int(pytest.main(pytest_args, plugins=[reporter]))
 
 
