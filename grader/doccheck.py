@@ -222,40 +222,127 @@ def anchors(text: str) -> set[str]:
 
 UNITS = r"MiB|GiB|KiB|TiB|GB|MB|kB|KB|TB|B|%|ms|GPUs?|engines?|M"
 # A number that says something: with a thousands separator, with decimals, with a unit, a ratio
-# written 128× (no space), or a "2048/r".
+# written 128× (no space) or "4 times", or a "2048/r".
 NUMBER = re.compile(
     r"(?<![\w.,/=:-])"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    r"(?:(?P<times>×)|(?P<perr>/r\b)|(?P<unit>\s?(?:" + UNITS + r"))(?![\w]))?"
+    r"(?:(?P<times>×|\s+times\b)|(?P<perr>/r\b)|(?P<unit>\s?(?:" + UNITS + r"))(?![\w]))?"
 )
+# A range of digits whose unit is written once, at the end: "8–64 MiB", "1 to 3 GiB". The low end
+# would otherwise be a bare integer and escape the check.
+_DIGIT_RANGE = re.compile(
+    r"(?<![\w.,/=:-])(?P<lo>\d+(?:\.\d+)?)\s*(?:–|-|to)\s*"
+    r"(?P<hi>\d+(?:\.\d+)?)(?P<suffix>×|\s+times\b|\s?(?:" + UNITS + r")(?![\w]))"
+)
+
+# Numbers written in words. A bare count in words ("one base product", "two slots") is structure,
+# like a bare integer; a word number is checked when it says how big something is:
+# * it carries a magnitude ("two hundred", "a few thousand", "tens of", "a dozen");
+# * it is followed by "times", "×", "percent" or a unit ("eight times", "a few percent");
+# * it is a multiple or a fraction ("twice", "half", "halve", "a third", "an order of magnitude").
+# A range in words is one token ("one to two hundred times"), so a claim must cover both ends.
+_SMALL = ("one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+          "fifteen|sixteen|seventeen|eighteen|nineteen")
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_MAG = r"(?:hundred|thousand|million|billion|trillion|dozen)s?"
+_VAGUE = r"a\s+few|a\s+couple\s+of|several|tens|dozens|hundreds|thousands|millions|billions"
+_CARDINAL = rf"(?:(?:{_TENS})(?:[\s-]+(?:{_SMALL}))?|{_SMALL}|{_VAGUE}|an|a)"
+_WORD_NUMBER = rf"{_CARDINAL}(?:[\s-]+{_MAG})*(?:\s+of)?"
+_WORD_SUFFIX = r"\s+times\b|\s?×|\s+percent\b|\s+per\s+cent\b|\s+(?:" + UNITS + r")(?![\w])"
+_FRACTION = (r"(?:half|halves|halve[sd]?|halving|twice|thrice|double[sd]?|doubling|triple[sd]?|"
+             r"tripling|quadruple[sd]?|(?:a|an|one|two|three|four|five|six|seven|eight|nine)[\s-]+"
+             r"(?:third|quarter|fifth|sixth|seventh|eighth|ninth|tenth)s?|"
+             r"(?:an|one|two|three|a\s+few|several)\s+orders?\s+of\s+magnitude|\w+-fold)")
+WORD_NUMBER = re.compile(
+    rf"(?<![\w-])(?:(?P<fraction>{_FRACTION})(?![\w-])"
+    rf"|(?P<range>(?:{_WORD_NUMBER}|\d+(?:\.\d+)?)\s+(?:to|or)\s+)?"
+    rf"(?P<words>{_WORD_NUMBER})(?P<suffix>{_WORD_SUFFIX})?(?![\w-]))",
+    re.I,
+)
+_MAG_RE = re.compile(rf"\b{_MAG}\b|\b(?:tens|dozens|hundreds|thousands|millions|billions)\b", re.I)
 _VERSION = re.compile(r"\d+\.\d+\.\d+(?:\.\d+)*")
 _URL = re.compile(r"https?://\S+|arXiv:\S+|\]\([^)]*\)")
 
 
-def number_tokens(line: str) -> list[str]:
-    """The numbers worth checking in one line of prose, normalised: ``"32 MiB"``, ``"402×"``,
-    ``"6,738,415,616"``, ``"0.78%"``, ``"2048/r"``. Versions, URLs, link targets and vLLM line
-    references are ignored; so are bare integers (shapes, counts, years, line numbers)."""
-    line = VLLM_REF.sub(" ", line)
-    line = _URL.sub(" ", line)
-    line = _VERSION.sub(" ", line)
+def _blank(m: re.Match) -> str:
+    """The match replaced by as many spaces (offsets stay put), newlines kept."""
+    return re.sub(r"[^\n]", " ", m.group(0))
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip()).lower()
+
+
+def number_matches(text: str) -> list[tuple[int, str]]:
+    """(offset, token) for every number worth checking in ``text`` (one line or a whole
+    paragraph: a word number may run over a line break), in order. See ``number_tokens``."""
+    text = VLLM_REF.sub(_blank, text)
+    text = _URL.sub(_blank, text)
+    text = _VERSION.sub(_blank, text)
     out = []
-    for m in NUMBER.finditer(line):
+    for m in _DIGIT_RANGE.finditer(text):
+        suffix = m.group("suffix")
+        suffix = "×" if suffix.strip() in ("×", "times") else " " + suffix.strip()
+        out.append((m.start(), f"{m.group('lo')}–{m.group('hi')}{suffix}"))
+    text = _DIGIT_RANGE.sub(_blank, text)
+    for m in WORD_NUMBER.finditer(text):
+        if m.group("fraction"):
+            out.append((m.start(), _norm(m.group("fraction"))))
+            continue
+        words, suffix, lo = m.group("words"), m.group("suffix"), m.group("range")
+        if _MAG_RE.search(words) or (suffix and (lo or _norm(words) not in ("a", "an", "one"))):
+            out.append((m.start(), _norm(m.group(0))))
+        # else: a count in words ("two slots", "several adapters", "one GPU each", "a GiB"):
+        # structure, like a bare integer
+    text = WORD_NUMBER.sub(lambda m: _blank(m) if (m.group("fraction") or m.group("suffix")
+                                                   or _MAG_RE.search(m.group("words") or ""))
+                           else m.group(0), text)
+    for m in NUMBER.finditer(text):
         num = m.group("num")
         if m.group("times"):
-            out.append(num + "×")
+            out.append((m.start(), num + "×"))
         elif m.group("perr"):
-            out.append(num + "/r")
+            out.append((m.start(), num + "/r"))
         elif m.group("unit"):
-            out.append(num + " " + m.group("unit").strip())
+            out.append((m.start(), num + " " + m.group("unit").strip()))
         elif "," in num or "." in num:
-            out.append(num)
-    return out
+            out.append((m.start(), num))
+    return sorted(out)
+
+
+def number_tokens(line: str) -> list[str]:
+    """The numbers worth checking in a line (or paragraph) of prose, normalised: ``"32 MiB"``,
+    ``"402×"`` (also for "402 times"), ``"6,738,415,616"``, ``"0.78%"``, ``"2048/r"``, a digit range
+    with one unit ``"8–64 MiB"``, and numbers in words, lower case: ``"two hundred times"``,
+    ``"one to two hundred times"``, ``"a few thousand"``, ``"tens of"``, ``"twice"``, ``"half"``,
+    ``"a third"``. Versions, URLs, link targets and vLLM line references are ignored; so are bare
+    integers and bare counts in words (shapes, counts, years, line numbers, "two slots")."""
+    return [tok for _, tok in number_matches(line)]
 
 
 def page_numbers(page: Path) -> list[tuple[int, str, str]]:
     """(line, token, the line) for every checked number on a page; runnable blocks are skipped
-    (they are executed, and assert their own numbers)."""
+    (they are executed, and assert their own numbers). The scan runs paragraph by paragraph, so
+    a number in words broken over two lines ("two\\nhundred times") is still one token; the line
+    reported is the one it starts on."""
     text = page.read_text()
-    return [(k, tok, line) for k, line in prose_lines(text, keep_blocks=lambda b: not b.runnable)
-            for tok in number_tokens(line)]
+    lines = prose_lines(text, keep_blocks=lambda b: not b.runnable)
+    out = []
+    run: list[tuple[int, str]] = []
+
+    def flush():
+        if not run:
+            return
+        para = "\n".join(ln for _, ln in run)
+        for off, tok in number_matches(para):
+            k = para.count("\n", 0, off)
+            out.append((run[k][0], tok, run[k][1]))
+        run.clear()
+
+    for k, line in lines:
+        if not line.strip() or (run and run[-1][0] != k - 1):
+            flush()
+        if line.strip():
+            run.append((k, line))
+    flush()
+    return out

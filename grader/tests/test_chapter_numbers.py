@@ -8,8 +8,13 @@ How it works:
   the page(s) named. Change the code and not the text (or the reverse): a test fails.
 * A scan (``doccheck.number_tokens``) finds every number worth checking on the pages —
   thousands separators, decimals, units (MiB, GB, %, GPUs, engines, params ...), ratios such as
-  ``402×`` and ``2048/r`` — and requires each to be covered by a claim, by a number quoted from a
-  cited paper (``QUOTED``: the paragraph must cite it), or by the short ``STRUCTURAL`` allow-list.
+  ``402×``, ``4 times`` and ``2048/r``, ranges with one unit (``8–64 MiB``), and numbers in words
+  that say how big something is (``two hundred times``, ``one to two hundred times``, ``tens of``,
+  ``a few thousand``, ``twice``, ``half``, ``a third``, ``an order of magnitude``) — and requires each
+  to be covered by a claim, by a number quoted from a cited paper (``QUOTED``: the paragraph must
+  cite it), or by the short ``STRUCTURAL`` list of phrases (the paragraph must contain the phrase).
+  A popular figure the chapter refutes ("thousands of times smaller") is a claim too: its compute
+  checks that the figure IS wrong.
 * Fenced blocks marked ``python runnable`` are executed, page by page, as one script each, with
   the reference implementations first on ``sys.path`` (they assert their own numbers).
 * A few facts about the engine (allowed ranks, defaults) are read from the installed vLLM's source;
@@ -20,6 +25,8 @@ Pages: phase11/*.md and labs/README.md.
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import os
 import re
 import subprocess
@@ -121,6 +128,35 @@ def _ad(s=None, rank=16, targets=QKVO):
     return econ().adapter_bytes(s or L2(), rank, targets)
 
 
+def _embed_head_slots(s, max_loras, max_lora_rank, bytes_per_param=2):
+    """Bytes of the slots vLLM's default targets add for the token embedding and the LM head:
+    each is ``max_loras x max_lora_rank x (vocab + hidden)`` elements (A: rank x vocab, B:
+    hidden x rank, and the transpose for the head). Lab 03's page gives this formula; it is checked
+    against a real engine's buffers in ``test_embedding_and_head_slots_match_the_engine``."""
+    return 2 * max_loras * max_lora_rank * (s.vocab_size + s.hidden_size) * bytes_per_param
+
+
+def _default_slots(s, max_loras, max_lora_rank, bytes_per_param=2):
+    """What vLLM 0.32.0 reserves with ``target_modules=None`` on a Llama-family model: every
+    linear layer (lab 03's "all-linear") plus the embedding and the LM head."""
+    return (econ().slot_bytes(s, max_loras, max_lora_rank, "all-linear", bytes_per_param)
+            + _embed_head_slots(s, max_loras, max_lora_rank, bytes_per_param))
+
+
+def _magnitude(x: float) -> str:
+    """A number's decade in words, as a page would say it: "tens", "hundreds", "thousands"."""
+    for word, low, high in (("units", 1, 10), ("tens", 10, 100), ("hundreds", 100, 1000),
+                            ("thousands", 1000, 10**6)):
+        if low <= x < high:
+            return word
+    return "?"
+
+
+def _sq(rank):
+    """W over A+B for one 4096 x 4096 layer."""
+    return econ().layer_size_ratio(4096, 4096, rank)
+
+
 def _vllm_source(rel: str) -> str:
     spec = importlib.util.find_spec("vllm")
     if spec is None or not spec.submodule_search_locations:
@@ -176,6 +212,19 @@ CLAIMS = [
     C("2048/r", lambda: f"{e_().layer_size_ratio(4096, 4096, 1):.0f}/r", GUIDE, EX, INTERVIEW, CHEAT),
     C("128×", lambda: f"{e_().layer_size_ratio(4096, 4096, 16):g}×", GUIDE, EX, INTERVIEW, CHEAT),
     C("reaches 2048× only at rank 1", lambda: f"reaches {e_().layer_size_ratio(4096, 4096, 1):g}× only at rank 1", EX),
+    C("from 8 to 64, it is 256× down to 32×", lambda: f"from 8 to 64, it is {_sq(8):g}× down to {_sq(64):g}×", EX),
+    C('hundreds of times at best, and only\ntens of times at rank 64, never "thousands"',
+      lambda: f'{_magnitude(_sq(8))} of times at best, and only\n{_magnitude(_sq(64))} of times at rank 64, never '
+              f'"{"thousands" if max(_sq(r) for r in (8, 16, 32, 64)) < 1000 else "?"}"', EX),
+    # the popular figure the chapter refutes: the check is that it IS wrong at the ranks used
+    C("thousands of times smaller than W", lambda: "thousands of times smaller than W"
+      if _magnitude(_sq(16)) != "thousands" and _magnitude(_sq(1)) == "thousands" else "true after all", GUIDE, EX),
+    C('128× at rank 16, not "thousands"',
+      lambda: f'{_sq(16):g}× at rank 16, not "{"thousands" if _magnitude(_sq(16)) != "thousands" else "?"}"', CHEAT),
+    C("off by an\norder of magnitude at rank 16", lambda: "off by an\norder of magnitude at rank 16"
+      if round(math.log10(1000 / _sq(16))) == 1 else "by something else", GUIDE),
+    C("while `in` and `out` are thousands", lambda: "while `in` and `out` are " + "/".join(sorted(
+        {_magnitude(n) for io in e_().linear_shapes(L2()).values() for n in io})), GUIDE),
     C("≈0.78%", lambda: approx(e_().lora_flop_overhead(4096, 4096, 16) * 100, 2, "%"), GUIDE, INTERVIEW, CHEAT),
     # --- Llama-2-7B gate_proj (exercises 1, 2) -------------------------------------------------
     C("`16 · (4096 + 11008)` = 241,664",
@@ -201,22 +250,34 @@ CLAIMS = [
     C("`4096 → 1024`", lambda: "`{} → {}`".format(*e_().linear_shapes(L3())["k_proj"]), GUIDE),
     C("map 4096 → 1024", lambda: "map {} → {}".format(*e_().linear_shapes(L3())["k_proj"]), EX),
     # --- slots -------------------------------------------------------------------------------
-    C("64 on Llama-2-7B's attention projections reserve 1 GiB",
-      lambda: f"64 on Llama-2-7B's attention projections reserve "
-              f"{exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')}", GUIDE),
+    # Every slot statement names its targets: q,k,v,o only (--lora-target-modules), or vLLM's
+    # default (all linear layers + embedding + LM head), which reserves much more.
+    C("projections (`--lora-target-modules q_proj k_proj v_proj o_proj`), 8 slots of rank 64 on\n"
+      "  Llama-2-7B reserve 1 GiB in 16-bit",
+      lambda: "projections (`--lora-target-modules q_proj k_proj v_proj o_proj`), 8 slots of rank 64 on\n"
+              f"  Llama-2-7B reserve {exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')} in 16-bit", GUIDE),
     C("8 slots reserve\n1 GiB", lambda: f"8 slots reserve\n{exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')}", EX),
-    C("on Llama-2-7B's attention projections reserve 1 GiB",
-      lambda: f"on Llama-2-7B's attention projections reserve {exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')}",
-      INTERVIEW),
-    C("| 8 slots × rank 64, Llama-2-7B `q,k,v,o` | 1 GiB reserved |",
-      lambda: f"| 8 slots × rank 64, Llama-2-7B `q,k,v,o` | {exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')} reserved |",
-      CHEAT),
+    C("8 slots of rank 64 on Llama-2-7B reserve 1 GiB with `--lora-target-modules q_proj k_proj",
+      lambda: f"8 slots of rank 64 on Llama-2-7B reserve {exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')} "
+              "with `--lora-target-modules q_proj k_proj", INTERVIEW),
+    C("| 8 slots × rank 64, Llama-2-7B, targets `q,k,v,o` only | 1 GiB reserved |",
+      lambda: f"| 8 slots × rank 64, Llama-2-7B, targets `q,k,v,o` only | "
+              f"{exact(e_().slot_bytes(L2(), 8, 64, QKVO), 'GiB')} reserved |", CHEAT),
+    C("≈2.45 GiB", lambda: f"≈{_default_slots(L2(), 8, 64) / 2**30:.2f} GiB", GUIDE, EX, INTERVIEW, CHEAT),
+    C("rank-8 `q,k,v,o` adapters use\n128 MiB",
+      lambda: f"rank-8 `q,k,v,o` adapters use\n{exact(e_().slot_bytes(L2(), 8, 8, QKVO), 'MiB')}", EX),
     C("7/8", lambda: str(Fraction(64 - 8, 64)), GUIDE, EX, CHEAT),
     C("896 MiB in all",
       lambda: f"{exact(e_().slot_bytes(L2(), 8, 64, QKVO) - e_().slot_bytes(L2(), 8, 8, QKVO), 'MiB')} in all", EX),
-    C("the slots reserve\n5 GiB", lambda: f"the slots reserve\n{exact(e_().slot_bytes(L3(), 16, 64, 'all-linear'), 'GiB')}", EX),
-    C("a third of the base weights' size", lambda: "a third of the base weights' size"
-      if round(3 * e_().slot_bytes(L3(), 16, 64, "all-linear") / e_().base_bytes(L3())) == 1 else "not a third", EX),
+    C("their slots reserve\n5 GiB",
+      lambda: f"their slots reserve\n{exact(e_().slot_bytes(L3(), 16, 64, 'all-linear'), 'GiB')}", EX),
+    C("517 MiB more, so ≈5.5 GiB in all",
+      lambda: f"{exact(_embed_head_slots(L3(), 16, 64), 'MiB')} more, so "
+              f"≈{_default_slots(L3(), 16, 64) / 2**30:.1f} GiB in all", EX),
+    C("more than a third of the\nbase weights' size", lambda: "more than a third of the\nbase weights' size"
+      if 1 / 3 < _default_slots(L3(), 16, 64) / e_().base_bytes(L3()) < 1 / 2 else "not that", EX),
+    C("halve the slot memory", lambda: "halve the slot memory"
+      if Fraction(_default_slots(L3(), 16, 32), _default_slots(L3(), 16, 64)) == Fraction(1, 2) else "not half", EX),
     # --- MoE ---------------------------------------------------------------------------------
     C("Mixtral-8x7B is 458 MiB, against 76.25 MiB",
       lambda: f"Mixtral-8x7B is {exact(_ad(MIX(), 16, 'all-linear'), 'MiB')}, against "
@@ -263,10 +324,17 @@ QUOTED = {
     "30×": ("S-LoRA", "Sheng et al."),
     "10,000×": ("LoRA paper", "Hu et al."),
     "175 B": ("LoRA paper", "Hu et al."),            # GPT-3 175B, the model the 10,000× is about
+    "thousands of": ("S-LoRA", "Sheng"),              # the title "Serving Thousands of Concurrent ..."
 }
-# Numbers that are structure, not claims.
+# Numbers that are structure, not claims: a phrase as a page writes it (line breaks may differ)
+# and why. A number is structural only inside a paragraph that contains its phrase, so the entry
+# does not excuse the same words elsewhere.
 STRUCTURAL = {
-    "3.11": "the course's Python version (pyproject.toml)",
+    "a hundred customers": "the guide's opening premise, the 100 tenants whose fleet the claims recompute",
+    "about a dozen adapters are hot": "a premise of exercise 15, given, not derived",
+    "a host cache of a few hundred": "a sizing suggestion for 500 tenants' warm tail, not a computed value",
+    "applies it twice": "a count of applications (folded into B, then again in the kernel), not a size",
+    "both are scaled twice": "the same count, for the mixed and the single-request runs",
 }
 
 
@@ -275,7 +343,12 @@ def _page_text(rel: str) -> str:
 
 
 def _tokens_of(text: str) -> set[str]:
-    return {t for line in text.splitlines() for t in doccheck.number_tokens(line)}
+    return set(doccheck.number_tokens(text))
+
+
+def _ws(text: str) -> str:
+    """Whitespace and blockquote marks collapsed, for finding a phrase in a paragraph."""
+    return re.sub(r"\s+(?:>\s+)*", " ", text).strip().lower()
 
 
 COVERED = set().union(*(_tokens_of(c.text) for c in CLAIMS))
@@ -310,10 +383,12 @@ def test_every_number_on_the_page_is_recomputed_or_cited(page):
     paragraphs = re.split(r"\n\s*\n", text)
     uncovered = []
     for line_no, tok, line in doccheck.page_numbers(page):
-        if tok in COVERED or tok in STRUCTURAL:
+        if tok in COVERED:
+            continue
+        para = next(p for p in paragraphs if line in p)
+        if any(tok in _tokens_of(phrase) and _ws(phrase) in _ws(para) for phrase in STRUCTURAL):
             continue
         if tok in QUOTED:
-            para = next(p for p in paragraphs if line in p)
             if any(src in para for src in QUOTED[tok]):
                 continue
             uncovered.append(f"{doccheck.rel(page)}:{line_no}: {tok!r} is quoted but its paragraph "
@@ -342,6 +417,92 @@ def test_scan_finds_uncovered_numbers():
     assert doccheck.number_tokens("it is ≈403× and 33 MiB") == ["403×", "33 MiB"]
     assert "403×" not in COVERED and "33 MiB" not in COVERED
     assert "402×" in COVERED and "32 MiB" in COVERED and "0.78 %" in COVERED
+
+
+def test_scan_finds_numbers_in_words():
+    """Numbers in words and ranges go through the same check as digits (issue 12: exercise 3's
+    "one to two hundred times" was wrong, and the scan could not see it)."""
+    tok = doccheck.number_tokens
+    assert tok('the truth is "one to two hundred times"') == ["one to two hundred times"]
+    assert tok("one to two\nhundred times") == ["one to two hundred times"]    # over a line break
+    assert tok("W is tens of times larger, a few thousand in all") == ["tens of times", "a few thousand"]
+    assert tok("it is twice as big, half the memory, a third of it, an order of magnitude") == [
+        "twice", "half", "a third", "an order of magnitude"]
+    assert tok("eight times the MLP, a few percent, 32 to 64 times, 8–64 MiB") == [
+        "eight times", "a few percent", "32–64×", "8–64 MiB"]
+    assert tok("up to 4 times the throughput") == ["4×"]
+    # counts in words are structure, like bare integers
+    assert tok("one base product, two slots, several adapters, a few lines, one GPU each, per GiB") == []
+    for t in ("one to two hundred times", "a few thousand", "twice", "half", "32–64×"):
+        assert t not in COVERED, t
+
+
+def test_a_number_in_words_on_a_page_is_checked(tmp_path, monkeypatch):
+    """The page scan reports a number in words that no claim covers, with its line."""
+    page = tmp_path / "page.md"
+    page.write_text("Intro.\n\nFor ranks 8 to 64, W is one to two\nhundred times larger than A and B.\n")
+    found = doccheck.page_numbers(page)
+    assert [(k, t) for k, t, _ in found] == [(3, "one to two hundred times")]
+
+
+def test_structural_phrases_are_on_a_page_and_excuse_only_their_paragraph():
+    text = " ".join(_ws(p.read_text()) for p in PAGES)
+    stale = [phrase for phrase in STRUCTURAL if _ws(phrase) not in text]
+    assert not stale, f"STRUCTURAL phrases no longer on any chapter page: {stale}"
+    assert all(_tokens_of(phrase) for phrase in STRUCTURAL), "a STRUCTURAL phrase with no number in it"
+    assert "twice" not in COVERED and "a dozen" not in COVERED
+
+
+def test_embedding_and_head_slots_match_the_engine():
+    """The default-target slot figures (≈2.45 GiB, 517 MiB) add the embedding and LM-head slots to
+    lab 03's all-linear ``slot_bytes``; that sum is what a real vLLM 0.32.0 engine allocated."""
+    cap = json.loads((ROOT / "labs/lab03_lora_economics/configs/captured-vllm-lora-buffers.json").read_text())
+    tiny = shape("lab02-tiny-llama")
+    defaults = [r for r in cap["runs"] if r["lora_target_modules"] is None]
+    assert defaults
+    for run in defaults:
+        per = run["buffer_bytes_by_module"]
+        m, r = run["max_loras"], run["max_lora_rank"]
+        assert _embed_head_slots(tiny, m, r, 4) == per["embed_tokens"] + per["logits_processor"], run
+        assert _default_slots(tiny, m, r, 4) == run["buffer_bytes_total"], run
+
+
+def test_slot_statements_name_their_targets():
+    """Issue 12: "8 slots at rank 64 reserve 1 GiB" holds only with q,k,v,o as targets. Every page
+    that gives the 1 GiB figure also gives the default-target one, and says which is which."""
+    for rel in (GUIDE, EX, INTERVIEW, CHEAT):
+        text = _page_text(rel)
+        assert "1 GiB" in text and "≈2.45 GiB" in text, rel
+        assert "--lora-target-modules" in text or "targets `q,k,v,o` only" in text, rel
+    guide = _page_text(GUIDE)
+    assert "when an adapter carries them" not in guide          # their slots are always allocated
+    assert "always\n  allocated" in guide
+
+
+def test_corrected_claims_stay_corrected():
+    """The other wrong claims of issue 12, fixed where they appeared."""
+    deep, interview, cheat, mini, guide, ex = (_page_text(p) for p in (DEEP, INTERVIEW, CHEAT, MINI, GUIDE, EX))
+    lab02 = _page_text("labs/lab02_serve_many_loras/README.md")
+    # the -1 alias bites whenever the LAST slot holds an adapter; the rule is max_loras >= adapters + 1
+    for rel, text in ((DEEP, deep), (INTERVIEW, interview), (CHEAT, cheat), (EX, ex), ("lab02", lab02)):
+        flat = _ws(text)
+        assert "last slot" in flat and "max_loras ≥ adapters + 1" in text, rel
+        for wrong in ("only shows when every slot is occupied", "when every slot is full",
+                      "if every slot is occupied, the base-model row", "and every slot busy",
+                      "test with all slots occupied"):
+            assert wrong not in flat, (rel, wrong)
+    # the CPU gather's cost
+    assert "tokens × rank × (in + out)" in _ws(mini) and "tokens × out × rank" not in mini
+    # S-LoRA's 4x is against vLLM-packed (merged model copies), not vLLM's adapter support
+    assert "vLLM-packed" in guide and "early adapter support" not in guide
+    # the upstream fix is not known to have shipped
+    for rel, text in ((DEEP, deep), ("lab02", lab02)):
+        assert "48421" in text and "0.33.0" not in text and "could not confirm" in _ws(text), rel
+    # skipped requests go to the front only under FCFS
+    for rel in (GUIDE, DEEP, INTERVIEW, EX):
+        flat = _ws(_page_text(rel))
+        assert "first-come-first-served" in flat and "priority" in flat, rel
+    assert "Which three values" not in deep
 
 
 def test_claims_fail_when_the_code_changes(monkeypatch):
