@@ -16,6 +16,8 @@ class Lab:
     timeout_s: int = 30       # per test
     memory_mb: int = 6144     # address-space cap for the process that runs the lab's tests
     base: Path = ROOT         # where labs/ and grader/hidden/ live (the course's own tests use a scratch copy)
+    data: tuple[str, ...] = ()    # folders (relative to base) the student's code may read, read-only
+    uses: tuple[str, ...] = ()    # other labs whose module the student's code imports
 
     @property
     def short(self) -> str:
@@ -46,7 +48,8 @@ LABS: tuple[Lab, ...] = (
     Lab("lab01_batched_lora_matmul", "batched_lora", "Batched multi-LoRA matmul", "CPU"),
     Lab("lab03_lora_economics", "economics", "LoRA economics", "CPU"),
     Lab("lab04_adapter_slot_cache", "slot_cache", "Adapter slots, caches and the scheduler", "CPU"),
-    Lab("lab02_serve_many_loras", "serve", "Serve many LoRAs on real vLLM", "GPU-optional"),
+    Lab("lab02_serve_many_loras", "serve", "Serve many LoRAs on real vLLM", "GPU-optional",
+        data=("labs/lab02_serve_many_loras/captured",), uses=("lab04_adapter_slot_cache",)),
 )
 
 

@@ -1,10 +1,11 @@
-"""Run one lab's tests against an implementation root, in a separate, watched process.
+"""Run one lab's tests against an implementation root: a watched judge process, a sandboxed module.
 
-The student's code is untrusted and often broken. Each lab runs in its own process group with
-a memory cap and a per-test timeout. The child reports through a private pipe, tagged with a
-nonce it reads from stdin; the parent owns the points (grader.catalog) and turns whatever
-happened — a failure, a timeout, a crash, an exit — into per-test results. When the child dies
-mid-test, that test fails with the reason and the child is restarted for the tests still to run.
+The student's code is untrusted and often broken. It runs only in a sandbox (grader/judge/),
+which the judge process (grader/worker.py) talks to; the judge runs the tests and reports
+through a private pipe, tagged with a nonce it reads from stdin. This parent owns the points
+(grader.catalog) and turns whatever happened — a failure, a timeout, a crash — into per-test
+results. Should the judge itself die mid-test, that test fails with the reason and the judge is
+restarted for the tests still to run.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grader import catalog
@@ -71,19 +72,23 @@ def _describe_exit(rc: int) -> str:
 class _Child:
     """One worker process and its results pipe."""
 
-    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log):
+    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log, sandbox: bool = True):
         self.nonce = secrets.token_hex(16)
         r, w = os.pipe()
-        cmd = [sys.executable, "-m", "grader.worker", "--impl", str(impl_root), "--results-fd", str(w),
+        fields = {**asdict(lab), "base": str(lab.base)}
+        # -P: nothing from the working directory shadows a module (a pytest.py left in /tmp, say)
+        cmd = [sys.executable, "-P", "-s", "-m", "grader.worker", "--impl", str(impl_root), "--results-fd", str(w),
                "--timeout", str(lab.timeout_s), "--ini", str(ROOT / "grader" / "grading.ini"),
-               "--rootdir", str(ROOT), *nodeids]
+               "--rootdir", str(ROOT), "--lab", json.dumps(fields), *([] if sandbox else ["--no-sandbox"]),
+               *nodeids]
+        self.scratch = tempfile.TemporaryDirectory(prefix="phase11-judge-")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         env.setdefault("MPLBACKEND", "Agg")
         env["PYTHONDONTWRITEBYTECODE"] = "1"     # grading never writes into labs/ (no __pycache__ either)
         env["OMP_NUM_THREADS"] = "1"       # tests use small tensors; two threads crawl on a busy machine
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(w,),
-                                     cwd=tempfile.gettempdir(), env=env, preexec_fn=_limits(lab.memory_mb))
+                                     cwd=self.scratch.name, env=env, preexec_fn=_limits(lab.memory_mb))
         os.close(w)
         self.proc.stdin.write((self.nonce + "\n").encode())
         self.proc.stdin.close()
@@ -123,8 +128,9 @@ class _Child:
         except subprocess.TimeoutExpired:
             self.kill()
             rc = self.proc.wait()
-        self.kill()                     # anything the student's code left behind in the group
+        self.kill()                     # anything left behind in the group
         os.close(self.fd)
+        self.scratch.cleanup()
         return rc
 
 
@@ -136,7 +142,7 @@ def _todo_of(text: str) -> str:
     return ""
 
 
-def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden")) -> LabRun:
+def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden"), sandbox: bool = True) -> LabRun:
     start = time.monotonic()
     items = catalog.discover(lab, kinds)
     results = {it.name: TestResult(it) for it in items}
@@ -145,7 +151,7 @@ def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidd
     log = tempfile.TemporaryFile()
     restarts = 0
     while remaining and restarts <= len(items):
-        child = _Child(lab, impl_root, [it.nodeid for it in remaining], log)
+        child = _Child(lab, impl_root, [it.nodeid for it in remaining], log, sandbox)
         current: str | None = None          # nodeid of the test running now
         deadline = time.monotonic() + COLLECT_S
         finished_any = False
@@ -166,6 +172,10 @@ def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidd
             if kind == "start":
                 current = ev["nodeid"]
                 deadline = now + lab.timeout_s + _grace(lab.timeout_s)
+            elif kind == "session":
+                for note in [ev.get("sandbox") or "", *ev.get("notes", [])]:
+                    if note and note not in notes:
+                        notes.append(str(note))
             elif kind == "end":
                 _record(results, ev, lab.timeout_s)
                 finished_any = True
@@ -216,13 +226,13 @@ def _grace(timeout_s: int) -> int:
     return min(10, max(2, timeout_s // 2))
 
 
-def grade_lab(lab: Lab, impl_root: Path) -> dict:
+def grade_lab(lab: Lab, impl_root: Path, sandbox: bool = True) -> dict:
     """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
     from grader import manifest
     from grader.report import lab_summary
 
     kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
-    run = run_lab(lab, impl_root, kinds)
+    run = run_lab(lab, impl_root, kinds, sandbox)
     if not lab.stub_path(impl_root).exists():
         run.notes.append(f"no {lab.stub_path(impl_root)}: nothing to grade there")
     edits = manifest.edited(lab)
@@ -251,7 +261,9 @@ def _record(results: dict[str, TestResult], ev: dict, timeout_s: int) -> None:
     text = ev.get("text", "")
     if res.passed or first or res.reason == "passed":
         res.passed = False
-        if outcome == "skipped":
+        if ev.get("sandbox"):
+            res.reason = str(ev["sandbox"])
+        elif outcome == "skipped":
             res.reason = "skipped (a graded test must run)"
         elif "Timeout (>" in text:
             res.reason = f"timed out after {timeout_s} s"

@@ -87,16 +87,24 @@ def generated(lab: Lab) -> str:
     return make_stub(lab, src.read_text(), where=str(src.relative_to(ROOT)))
 
 
+def declared_path(lab: Lab) -> Path:
+    """The judge's copy of the stub: the course's declarations it trusts (grader/judge/proxy.py).
+
+    The student edits labs/<lab>/<module>.py; the judge never reads that file, only this one.
+    """
+    return ROOT / "grader" / "declared" / lab.name / f"{lab.module}.py"
+
+
 def out_of_sync(lab: Lab) -> str:
-    """'' when the committed stub equals the generated one, else a short diff."""
-    stub = lab.stub_path(ROOT / "labs")
+    """'' when the committed stub and the judge's copy equal the generated stub, else a short diff."""
     want = generated(lab)
-    have = stub.read_text() if stub.exists() else ""
-    if want == have:
-        return ""
-    diff = difflib.unified_diff(have.splitlines(), want.splitlines(), str(stub.relative_to(ROOT)),
-                                "generated from " + str(solution_path(lab).relative_to(ROOT)), lineterm="")
-    return "\n".join(list(diff)[:40])
+    for stub in (lab.stub_path(ROOT / "labs"), declared_path(lab)):
+        have = stub.read_text() if stub.exists() else ""
+        if want != have:
+            diff = difflib.unified_diff(have.splitlines(), want.splitlines(), str(stub.relative_to(ROOT)),
+                                        "generated from " + str(solution_path(lab).relative_to(ROOT)), lineterm="")
+            return "\n".join(list(diff)[:40])
+    return ""
 
 
 def _has_local_edits(path: Path) -> bool:
@@ -112,6 +120,11 @@ def main(argv: list[str]) -> int:
         for lab in labs:
             stub = lab.stub_path(ROOT / "labs")
             text = generated(lab)
+            decl = declared_path(lab)
+            if not decl.exists() or decl.read_text() != text:
+                decl.parent.mkdir(parents=True, exist_ok=True)
+                decl.write_text(text)
+                print(f"wrote {decl.relative_to(ROOT)}")
             if stub.exists() and stub.read_text() == text:
                 continue
             if _has_local_edits(stub) and "--force" not in argv:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from grader.sandbox.tracking import ProductLog  # noqa: F401  (tests import it from here)
+
 # Per-dtype tolerances, as in vLLM's tests/lora/test_punica_ops.py (fp32 1e-2, fp16/bf16 6e-2),
 # tightened for fp32 because our references accumulate in fp32 too.
 TOLERANCES = {
@@ -60,74 +62,6 @@ def lab01_reference(x, W, adapters, adapter_ids) -> torch.Tensor:
     return out
 
 
-# Operations that only re-present a weight (``W.T`` arrives as a property getter, ``__get__``).
-_VIEWS_AND_CASTS = frozenset({
-    "__get__", "t", "transpose", "permute", "to", "float", "double", "half", "bfloat16", "type",
-    "type_as", "contiguous", "clone", "detach", "view", "reshape", "flatten", "squeeze", "unsqueeze",
-    "__getitem__", "narrow",
-})
-
-
-class _Tracked(torch.Tensor):
-    """A tensor that reports to a ProductLog every operation that reads it into something new."""
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        tracked = [a for a in _flatten((args, kwargs)) if isinstance(a, _Tracked) and hasattr(a, "_p11_label")]
-        with torch._C.DisableTorchFunctionSubclass():
-            result = func(*args, **kwargs)
-        if not tracked or not isinstance(result, torch.Tensor) or not result.is_floating_point():
-            return result
-        src = tracked[0]
-        name = getattr(func, "__name__", str(func))
-        if len(tracked) == 1 and name in _VIEWS_AND_CASTS and result.numel() == src._p11_numel:
-            # A view, cast or copy of the tracked weight (W.T, W.float(), W.contiguous()): keep tracking.
-            return src._p11_log._wrap(result, src._p11_label, src._p11_numel)
-        for t in {id(t): t for t in tracked}.values():
-            t._p11_log.uses.setdefault(t._p11_label, []).append((name, tuple(result.shape)))
-        return result
-
-
-def _flatten(obj):
-    if isinstance(obj, (list, tuple)):
-        for o in obj:
-            yield from _flatten(o)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _flatten(o)
-    else:
-        yield obj
-
-
-class ProductLog:
-    """Counts how often code under test reads a weight into a new result (a product, a gather...).
-
-        log = ProductLog()
-        W_t = log.track(W, "W")          # behaves exactly like W
-        y = lab.apply_multi_lora_grouped(x, W_t, adapters, ids)
-        log.uses["W"]                    # [("matmul", (T, out))]: one base product over T rows
-
-    Views, casts and copies of a tracked tensor (``W.T``, ``W.float()``) stay tracked and are not
-    counted; any other operation that produces a floating-point tensor from it is one use.
-    """
-
-    def __init__(self):
-        self.uses: dict[str, list[tuple[str, tuple]]] = {}
-
-    def _wrap(self, t: torch.Tensor, label: str, numel: int) -> torch.Tensor:
-        w = t.as_subclass(_Tracked)
-        w._p11_label, w._p11_numel, w._p11_log = label, numel, self
-        return w
-
-    def track(self, t: torch.Tensor, label: str) -> torch.Tensor:
-        self.uses.setdefault(label, [])
-        return self._wrap(t.detach().clone(), label, t.numel())
-
-    def count(self, label: str) -> int:
-        return len(self.uses.get(label, []))
-
-
 def lab01_make_batch(lab, T: int, n_adapters: int, ranks, d_in: int, d_out: int, *, dtype=torch.float32,
                      base_share: float = 0.25, seed: int = 0):
     """A random mixed batch: ``(x, W, adapters, adapter_ids)``.
@@ -162,3 +96,25 @@ def lab01_assign_slots(adapters, adapter_ids, *, n_free: int = 0, seed: int = 0)
     slot_of = {aid: k for k, aid in enumerate(slot_ids) if aid is not None}
     token_slots = torch.tensor([slot_of[i] if i else -1 for i in adapter_ids.tolist()], dtype=torch.int64)
     return [adapters[a] if a is not None else None for a in slot_ids], token_slots
+
+
+def calls(obj, script):
+    """Run ``script`` — a list of ``(method or attribute name, args tuple)`` — on ``obj``, in order.
+
+    Returns the list of results. An attribute (a property) is read, a method is called with its
+    args. On an object that lives in the sandbox, the whole script is ONE round trip, so a test
+    can drive a cache through thousands of accesses (and look at its state after each) quickly;
+    on any other object it is a plain loop. The first call that raises stops the script and
+    raises its exception.
+    """
+    from grader.judge.proxy import RemoteObject
+
+    script = [(str(name), list(args)) for name, args in script]
+    if isinstance(obj, RemoteObject):
+        hid = object.__getattribute__(obj, "_p11")[1]
+        return type(obj)._p11_client.request("batch", "", [[n, a] for n, a in script], handle=hid)[0]
+    out = []
+    for name, args in script:
+        attr = getattr(obj, name)
+        out.append(attr(*args) if callable(attr) and not isinstance(attr, type) else attr)
+    return out

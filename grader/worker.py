@@ -1,9 +1,10 @@
-"""The process that runs one lab's tests against untrusted student code.
+"""The judge: the process that runs one lab's tests, public and hidden, against a sandboxed module.
 
-Started by grader/run.py, never by hand. It reads a nonce from stdin, then reports every
-test's start and outcome as JSON lines on a private pipe (``--results-fd``). Whatever the
-student code prints goes to stdout/stderr, which the parent throws away; anything that kills
-this process (os._exit, a segfault, the memory cap) is noticed and reported by the parent.
+Started by grader/run.py, never by hand. It never imports the student's module: the tests
+import a proxy (grader/judge/proxy.py) whose student parts run in a sandbox process
+(grader/judge/jail.py), and every value coming back is data, checked here. It reads a nonce
+from stdin, then reports every test's start and outcome as JSON lines on a private pipe
+(``--results-fd``); the parent still watches this process (a bug in a test, the memory cap).
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import os
 import re
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
 MAX_REPR = 4000
+JUDGE_SLACK_S = 10       # pytest-timeout's extra time for the judge's own work in a test
 # How every graded test runs, here and in a notebook's check() (grader/nbcheck.py): no conftest
 # files (a student's conftest.py cannot hook in), no sys.path changes by pytest, no cache written.
 PYTEST_OPTIONS = ("-q", "-p", "no:cacheprovider", "--noconftest", "--import-mode=importlib",
@@ -60,7 +63,33 @@ class Reporter:
         exc = ""
         if outcome == "failed":
             exc = exception_line(text)
-        self._emit(event="end", nodeid=nodeid, outcome=outcome, text=text, exc=exc)
+        extra = {}
+        if self.session is not None and self.session.client.failed:
+            extra["sandbox"] = self.session.client.failed
+        self._emit(event="end", nodeid=nodeid, outcome=outcome, text=text, exc=exc, **extra)
+
+    session = None
+
+
+class Judge:
+    """pytest plugin: each test's sandbox deadline starts with it; a sandbox failure fails the test."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def pytest_runtest_setup(self, item):
+        self.session.clock.start_test()
+        self.session.client.failed = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        rep = outcome.get_result()
+        failed = self.session.client.failed
+        if call.when == "call" and failed and rep.passed:
+            # the test caught the sandbox's failure itself (a broad except, pytest.raises(Exception))
+            rep.outcome = "failed"
+            rep.longrepr = f"the sandbox failed during this test: {failed}"
 
 
 def exception_line(text: str) -> str:
@@ -79,6 +108,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=int, required=True)
     ap.add_argument("--ini", required=True)
     ap.add_argument("--rootdir", required=True)
+    ap.add_argument("--lab", required=True, help="the Lab's fields as JSON")
+    ap.add_argument("--no-sandbox", action="store_true")
     ap.add_argument("nodeids", nargs="+")
     args = ap.parse_args()
 
@@ -88,13 +119,23 @@ def main() -> int:
     # A write past RLIMIT_FSIZE fails with EFBIG instead of killing us.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
-    # The implementation under test comes first on the path: labs/, solutions/ or any DIR.
-    sys.path.insert(0, os.path.abspath(args.impl))
-    os.environ["PHASE11_IMPL"] = os.path.abspath(args.impl)
+    from grader.judge.session import Session
+    from grader.labs import Lab
+
+    fields = json.loads(args.lab)
+    lab = Lab(**{**fields, "base": Path(fields["base"]), "data": tuple(fields["data"]), "uses": tuple(fields["uses"])})
     reporter = Reporter(args.results_fd, nonce)
+    session = Session(lab, Path(args.impl), sandbox=not args.no_sandbox)
+    reporter.session = session
+    # pytest-timeout guards the judge's own code; the sandbox's deadline (the lab's timeout) comes first.
     pytest_args = [*PYTEST_OPTIONS, "-c", args.ini, "--rootdir", args.rootdir,
-                   f"--timeout={args.timeout}", "--timeout-method=signal", *args.nodeids]
-    return int(pytest.main(pytest_args, plugins=[reporter]))
+                   f"--timeout={args.timeout + JUDGE_SLACK_S}", "--timeout-method=signal", *args.nodeids]
+    try:
+        code = int(pytest.main(pytest_args, plugins=[reporter, Judge(session)]))
+    finally:
+        reporter._emit(event="session", notes=session.notes, sandbox=session.sandbox_note())
+        session.close()
+    return code
 
 
 if __name__ == "__main__":

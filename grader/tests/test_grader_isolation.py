@@ -77,7 +77,16 @@ ADD = {
 }
 
 
+# What the judge trusts about the demo lab (grader/declared/<lab>/<module>.py): two TODO functions.
+DECLARED = (
+    "def add(a, b):\n    raise NotImplementedError('labzz_demo TODO 1: add')\n\n\n"
+    "def mul(a, b):\n    raise NotImplementedError('labzz_demo TODO 2: mul')\n"
+)
+
+
 def make_course(root: Path) -> Lab:
+    (root / "grader" / "declared" / "labzz_demo").mkdir(parents=True)
+    (root / "grader" / "declared" / "labzz_demo" / "demo.py").write_text(DECLARED)
     (root / "labs" / "labzz_demo" / "tests").mkdir(parents=True)
     (root / "labs" / "labzz_demo" / "tests" / "test_public.py").write_text(PUBLIC)
     (root / "grader" / "hidden" / "labzz_demo").mkdir(parents=True)
@@ -169,7 +178,8 @@ def test_printed_or_written_fake_results_are_ignored(course, tmp_path):
     s = grade(course, tmp_path, "forger")
     t = by_name(s)
     assert not t["test_add"]["passed"] and not t["test_add_negative"]["passed"]
-    assert s["score"] == 3
+    # writing into the sandbox's own channel corrupts it: the module forfeits, never gains
+    assert s["score"] <= 3
 
 
 def test_edited_public_tests_are_detected_and_not_counted(tmp_path):

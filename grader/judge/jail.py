@@ -1,0 +1,255 @@
+"""Start the sandbox process that holds a student's module, and make sure it ends.
+
+On Linux with bubblewrap (``bwrap``) and util-linux ``setpriv``, the sandbox gets:
+  * its own pid, network, IPC and UTS namespaces: it cannot see, signal or ptrace the judge,
+    and has no network (only its own loopback);
+  * a filesystem of read-only binds: the system's /usr, the Python installation and the
+    environment, ``grader/sandbox/`` (the call server) and a private copy of the lab package
+    being graded (plus the data folders a lab declares, such as lab 02's captured runs). The
+    rest of the course — solutions/, grader/hidden/, grader/tests/, mutants, other submissions,
+    the student's other labs — is simply not there;
+  * a private, size-capped, writable /tmp as its working directory;
+  * an unprivileged user id of its own (a fresh one per sandbox), no capabilities, no new
+    privileges, and rlimits: address space (the lab's memory cap), processes/threads
+    (``NPROC``), file size, open files, no core dumps;
+  * the end: ``--die-with-parent``, a kill of the whole group, and a sweep of every process
+    left with the sandbox's user id.
+Where bubblewrap cannot run (macOS, no user namespaces), the module still runs in a separate
+process with the same rlimits, and ``Jail.sandboxed`` is False with the reason in ``Jail.why``.
+"""
+from __future__ import annotations
+
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from grader.labs import ROOT
+from grader.sandbox.wire import Reader
+
+NPROC = 64                 # processes + threads the sandbox's user may have
+FILE_CAP = 64 << 20        # bytes: any one file it writes, and its /tmp in all
+NOFILE = 256
+SANDBOX_PKG = ROOT / "grader" / "sandbox"
+UID_RANGE = (200_000, 260_000)
+
+
+@lru_cache(maxsize=None)
+def bwrap_problem() -> str:
+    """'' when bubblewrap can run a sandbox here, else why not (one line)."""
+    if sys.platform != "linux":
+        return f"no sandbox on {sys.platform}: bubblewrap needs Linux"
+    for tool in ("bwrap", "setpriv"):
+        if shutil.which(tool) is None:
+            pkg = "bubblewrap" if tool == "bwrap" else "util-linux"
+            return f"{tool} is not installed (install {pkg}; `make grade` does where it can)"
+    try:
+        r = subprocess.run(["bwrap", "--unshare-pid", "--unshare-net", "--die-with-parent",
+                            "--ro-bind", "/", "/", "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bwrap cannot start: {e}"
+    if r.returncode != 0:
+        return "bwrap cannot create namespaces here: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+    return ""
+
+
+def _ancestors(path: Path) -> list[Path]:
+    return [p for p in reversed(path.parents) if p != Path("/")]
+
+
+def _bwrap_args(binds: list[tuple[Path, Path]], uid: int) -> list[str]:
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = Path("/") / top
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), str(p)]
+    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+             "--ro-bind-try", "/etc/localtime", "/etc/localtime",
+             "--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(FILE_CAP), "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/tmp"), Path("/usr"), Path("/proc"), Path("/dev"), Path("/etc")}
+    bound: list[Path] = []
+    for src, dst in binds:
+        for anc in _ancestors(dst):
+            inside_a_bind = any(anc == b or b in anc.parents for b in bound)
+            if anc not in made and not inside_a_bind:
+                # directories bwrap makes are 0700 by default: the sandbox's user could not pass
+                args += ["--perms", "0755", "--dir", str(anc)]
+                made.add(anc)
+        args += ["--ro-bind", str(src), str(dst)]
+        bound.append(dst)
+    args += ["--chdir", "/tmp", "--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+    return args
+
+
+def _limits(memory_mb: int, sandboxed: bool):
+    def apply():
+        mem = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_CAP, FILE_CAP))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+        if sandboxed:       # counted per user id: the sandbox's own (root's count is never enforced)
+            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+    return apply
+
+
+class Jail:
+    """One sandbox process: ``fd_in`` carries its replies and callbacks, ``fd_out`` our requests."""
+
+    def __init__(self, packages: list[tuple[Path, str]], data: list[Path], memory_mb: int,
+                 sandbox: bool = True):
+        """packages: (folder to copy, package name inside the sandbox); data: read-only folders."""
+        self.why = bwrap_problem() if sandbox else "sandbox switched off"
+        self.sandboxed = not self.why
+        self.run_dir = Path(tempfile.mkdtemp(prefix="phase11-run-"))
+        os.chmod(self.run_dir, 0o755)
+        impl = self.run_dir / "impl"
+        for src, name in packages:
+            _copy_package(src, impl / name)
+        lib = self.run_dir / "lib" / "grader"
+        lib.mkdir(parents=True)
+        (lib / "__init__.py").write_text("")
+        if self.sandboxed:
+            (lib / "sandbox").mkdir()          # the mount point of grader/sandbox/
+        else:
+            shutil.copytree(SANDBOX_PKG, lib / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+        _world_readable(self.run_dir)
+        self.log = open(self.run_dir / "output.log", "wb")
+        r_req, w_req = os.pipe()        # judge -> sandbox
+        r_rep, w_rep = os.pipe()        # sandbox -> judge
+        self.uid = random.randrange(*UID_RANGE)
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONHASHSEED": "0", "TMPDIR": "/tmp"}
+        py = [sys.executable, "-P", "-m", "grader.sandbox.server", str(r_req), str(w_rep)]
+        if self.sandboxed:
+            env["PYTHONPATH"] = "/p11/impl:/p11/lib"
+            binds = [(Path(sys.base_prefix), Path(sys.base_prefix))]
+            if Path(sys.prefix) != Path(sys.base_prefix):
+                binds.append((Path(sys.prefix), Path(sys.prefix)))
+            binds += [(self.run_dir / "impl", Path("/p11/impl")), (self.run_dir / "lib", Path("/p11/lib")),
+                      (SANDBOX_PKG, Path("/p11/lib/grader/sandbox"))]
+            binds += [(d, d) for d in data if d.is_dir()]
+            cmd = _bwrap_args(binds, self.uid) + py
+            cwd = "/"
+        else:
+            env["PYTHONPATH"] = f"{self.run_dir / 'impl'}{os.pathsep}{self.run_dir / 'lib'}"
+            (self.run_dir / "work").mkdir()
+            cmd, cwd = py, str(self.run_dir / "work")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                     pass_fds=(r_req, w_rep), cwd=cwd, env=env, start_new_session=True,
+                                     preexec_fn=_limits(memory_mb, self.sandboxed))
+        os.close(r_req)
+        os.close(w_rep)
+        self.fd_out, self.fd_in = w_req, r_rep
+        self.reader = Reader(r_rep)
+
+    def output_tail(self, n: int = 1500) -> str:
+        try:
+            data = (self.run_dir / "output.log").read_bytes()[-n:]
+        except OSError:
+            return ""
+        return data.decode(errors="replace")
+
+    def exit_code(self, wait: float = 5.0) -> int | None:
+        try:
+            return self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        """End the sandbox and everything it started, whatever state it is in."""
+        for fd in (self.fd_out, self.fd_in):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fd_out = self.fd_in = -1
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.sandboxed:
+            sweep_uid(self.uid)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        self.log.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def sweep_uid(uid: int) -> int:
+    """SIGKILL every process whose real user id is ``uid`` (the sandbox's own); returns how many."""
+    killed = 0
+    for _ in range(3):
+        found = [pid for pid in processes_of(uid)]
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not found:
+            break
+        time.sleep(0.05)
+    return killed
+
+
+def processes_of(uid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            out.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return out
+
+
+def _copy_package(src: Path, dest: Path) -> None:
+    """The lab package: its Python files and subpackages, nothing else (no data, no caches)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if not src.is_dir():
+        return
+    total = 0
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src)
+        if any(part.startswith(".") or part == "__pycache__" or part == "tests" for part in rel.parts):
+            continue
+        total += path.stat().st_size
+        if total > FILE_CAP:
+            break
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest / rel)
+    if not (dest / "__init__.py").exists():
+        (dest / "__init__.py").write_text("")
+
+
+def _world_readable(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), 0o644)

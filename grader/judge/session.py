@@ -1,0 +1,89 @@
+"""One lab's judging session: the proxy modules the tests import and the sandbox behind them.
+
+``Session(lab, impl_root)`` puts ``<lab>.<module>`` into ``sys.modules`` as a proxy (proxy.py)
+whose student parts run in a sandbox (jail.py) holding a private copy of ``impl_root/<lab>/``.
+Nothing here imports the student's code. A lab whose code imports another lab's module
+(lab 02 replays through lab 04's cache) gets that module as follows: where this copy of the
+course has the reference solution, its classes stay here with the judge and the sandbox gets
+handles (the student's lab 02 is graded on its own, and never sees the reference's source);
+otherwise the sandbox gets the student's own module of that lab, and a note says so.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from grader.judge import proxy
+from grader.judge.client import Client, Clock
+from grader.judge.jail import Jail
+from grader.labs import ROOT, Lab, get
+
+LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeouts in the sandbox
+
+
+def declared_path(lab: Lab, base: Path | None = None) -> Path:
+    return (base or lab.base) / "grader" / "declared" / lab.name / f"{lab.module}.py"
+
+
+def _reference(dep: Lab):
+    """The course's reference module of ``dep``, loaded privately, or None where this copy has none."""
+    path = ROOT / "solutions" / dep.name / f"{dep.module}.py"
+    if not path.is_file():
+        return None
+    name = f"_p11_reference_{dep.name}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Session:
+    def __init__(self, lab: Lab, impl_root: Path, sandbox: bool = True):
+        self.lab, self.impl = lab, Path(impl_root)
+        self.notes: list[str] = []
+        self.clock = Clock(lab.timeout_s, lab.timeout_s * LAB_BUDGET_FACTOR)
+        modkey = f"{lab.name}.{lab.module}"
+        packages = [(self.impl / lab.name, lab.name)]
+        judge_modules, hello_judge, types = {}, {}, {}
+        data_names = {}
+        for dep_name in lab.uses:
+            dep = get(dep_name)
+            dep_key = f"{dep.name}.{dep.module}"
+            ref = _reference(dep)
+            if ref is not None:
+                funcs, classes = proxy.todo_names(declared_path(dep, ROOT).read_text())
+                judge_modules[dep_key] = ref
+                hello_judge[dep_key] = sorted(classes)
+                packages.append((declared_path(dep, ROOT).parent, dep.name))
+                for key, cls in proxy.data_types(ref).items():
+                    types[(dep_key, key[1])] = cls
+                    proxy._JUDGE_LOCAL.update(getattr(ref, c) for c in classes)
+                data_names[dep_key] = [k[1] for k in proxy.data_types(ref)]
+                self.notes.append(f"{lab.short} runs with the course's reference {dep.short} "
+                                  f"({dep.module}.{', '.join(sorted(classes))}), not yours: labs are graded apart")
+            else:
+                packages.append((self.impl / dep.name, dep.name))
+                self.notes.append(f"{lab.short} runs with your own {dep.short} module (this copy of the course "
+                                  f"has no reference): a bug there can cost {lab.short} points")
+        data = [lab.base / p for p in lab.data]
+        self.client = Client(lambda: Jail(packages, data, lab.memory_mb, sandbox=sandbox),
+                             hello={}, judge_codec_types=types, clock=self.clock, judge_modules=judge_modules)
+        self.module, remote = proxy.build(self.client, declared_path(lab), modkey)
+        types.update(proxy.data_types(self.module))
+        self.client.codec.types = types
+        self.client.codec.names = {cls: key for key, cls in types.items()}
+        self.client.exceptions = proxy.exception_types(self.module)
+        self.client.remote_factory = proxy.make_stand_in(remote)
+        data_names[modkey] = [k[1] for k in proxy.data_types(self.module)]
+        self.client.hello = {"module": modkey, "remote_classes": sorted(remote), "judge_modules": hello_judge,
+                             "data_types": data_names}
+
+    def sandbox_note(self) -> str:
+        if self.client.sandboxed is False:
+            return f"not sandboxed: {self.client.why_not}"
+        return ""
+
+    def close(self) -> None:
+        self.client.close()
