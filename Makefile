@@ -38,6 +38,7 @@ $(BASE): pyproject.toml grader/deps.py
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) grader/deps.py base > $(VENV)/requirements-base.txt
 	$(VPY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements-base.txt
+	@$(VPY) grader/deps.py sandbox
 	@touch $@
 
 $(LAB02): $(BASE) grader/deps.py

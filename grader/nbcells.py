@@ -73,7 +73,11 @@ def cell_source(item: catalog.TestItem) -> str:
 
 
 def grade_id(item: catalog.TestItem) -> str:
-    return f"check_{item.name}"
+    return grade_id_of(item.name)
+
+
+def grade_id_of(test_name: str) -> str:
+    return f"check_{test_name}"
 
 
 def section(lab: labs.Lab) -> list[nbformat.NotebookNode]:

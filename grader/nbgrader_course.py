@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from grader import catalog, labs, nbcells
 from grader.labs import ROOT, Lab
+from grader.judge.session import LAB_BUDGET_FACTOR
 
 DEFAULT_COURSE = ROOT / "build" / "nbgrader"
 COURSE_ID = "phase11"
@@ -143,7 +145,8 @@ class CellTimeout:
         m = self.CHECK.search(cell.get("source", "")) if cell is not None else None
         if m:
             try:
-                return labs.get(m.group(1)).timeout_s + CHECK_MARGIN
+                # the first check of a lab may grade all of it (grader/nbcheck.py)
+                return labs.get(m.group(1)).timeout_s * LAB_BUDGET_FACTOR + CHECK_MARGIN
             except KeyError:
                 pass
         return self.other
@@ -463,17 +466,59 @@ def _classify_failure(result: dict) -> str:
 
 
 def _autograde_one(course: str, lab_name: str, student: str) -> dict:
-    """Runs in a worker process: autograde one submission, return an Outcome as a dict."""
+    """Runs in a worker process: judge one submission, autograde its notebook, return an Outcome as a dict.
+
+    The scores come from the judge (``grade_lab``: the student's module sandboxed, the tests in a
+    process of their own), run here BEFORE the notebook; nbgrader then executes the notebook for
+    the feedback (its check cells read the judge's result through $PHASE11_JUDGED) and the
+    gradebook's score of every graded cell is set from the judge, whatever the kernel reported.
+    """
+    from grader import nbcheck
+    from grader.run import grade_lab
+
     _quiet_warnings()
     t0 = time.monotonic()
     out = Outcome(student, lab_name)
-    result = api(Path(course)).autograde(lab_name, student, force=True, create=True)
+    lab = labs.get(lab_name)
+    folder = Path(course) / "submitted" / student / lab_name
+    summary = grade_lab(lab, folder)
+    out.notes += [f"judge: {n}" for n in summary["notes"]]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="phase11-judged-", delete=False) as f:
+        json.dump({"lab": lab.name, "digest": nbcheck.package_digest(lab, folder), "summary": summary}, f)
+    os.environ["PHASE11_JUDGED"] = f.name
+    try:
+        result = api(Path(course)).autograde(lab_name, student, force=True, create=True)
+    finally:
+        os.environ.pop("PHASE11_JUDGED", None)
+        os.unlink(f.name)
     if result.get("success"):
         out.status = "graded"
+        out.notes += _judge_scores(Path(course), lab, student, summary)
     else:
         out.status, out.message = "failed", _classify_failure(result)
     out.seconds = round(time.monotonic() - t0, 1)
     return asdict(out)
+
+
+def _judge_scores(course: Path, lab: Lab, student: str, summary: dict) -> list[str]:
+    """Set every graded cell's score from the judge; note the cells where the kernel said otherwise."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    notes = []
+    with Gradebook(load_config(course).CourseDirectory.db_url, COURSE_ID) as gb:
+        for t in summary["tests"]:
+            try:
+                grade = gb.find_grade(nbcells.grade_id_of(t["name"]), lab.name, lab.name, student)
+            except MissingEntry:
+                notes.append(f"no graded cell for {t['name']} in the gradebook")
+                continue
+            judged = float(t["points"]) if t["passed"] else 0.0
+            if grade.auto_score is not None and float(grade.auto_score) != judged:
+                notes.append(f"cell {nbcells.grade_id_of(t['name'])}: the notebook said {grade.auto_score:g}, "
+                             f"the judge {judged:g} (the judge's score counts)")
+            grade.auto_score = judged
+        gb.db.commit()
+    return notes
 
 
 def _quiet_warnings() -> None:

@@ -22,7 +22,8 @@ def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
         "notes": run.notes,
         "tests": [
             {"name": r.item.name, "kind": r.item.kind, "points": r.item.points, "passed": r.passed,
-             "reason": r.reason, **({"detail": r.detail} if r.item.kind == "public" and r.detail else {})}
+             "reason": r.reason, **({"detail": r.detail} if r.item.kind == "public" and r.detail else {}),
+             **({"hint": r.item.hint} if r.item.kind == "hidden" else {})}
             for r in run.results
         ],
     }

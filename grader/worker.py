@@ -20,7 +20,7 @@ import pytest
 
 MAX_REPR = 4000
 JUDGE_SLACK_S = 10       # pytest-timeout's extra time for the judge's own work in a test
-# How every graded test runs, here and in a notebook's check() (grader/nbcheck.py): no conftest
+# How every graded test runs in the judge: no conftest
 # files (a student's conftest.py cannot hook in), no sys.path changes by pytest, no cache written.
 PYTEST_OPTIONS = ("-q", "-p", "no:cacheprovider", "--noconftest", "--import-mode=importlib",
                   "-o", "console_output_style=classic", "--tb=short", "-W", "ignore::DeprecationWarning")
