@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # `import grader` (the course's tooling) from any target, notebook kernel or test.
 export PYTHONPATH := $(CURDIR)
-.PHONY: suite-present help grade test release reset stubs bench-lab01 bench-lab04 lab02-setup lab02-model \
+.PHONY: suite-present help grade test release reset stubs bench-lab01 bench-lab04 bench-grade lab02-setup lab02-model \
         lab02-capture nbgrader-course nbgrader-release autograde notebooks clean
 
 help:
@@ -28,6 +28,7 @@ help:
 	@echo "make release        build the student release in dist/student/"
 	@echo "make bench-lab01    lab01 benchmark (table + PNG in build/bench/)"
 	@echo "make bench-lab04    lab04 simulator benchmark"
+	@echo "make bench-grade    what the grader's sandbox costs (direct vs out-of-process vs sandboxed)"
 	@echo "make lab02-setup    install the pinned vLLM (CPU or CUDA build) into .venv"
 	@echo "make lab02-model    build the tiny offline model and its three adapters"
 	@echo "make lab02-capture  record real engine runs into labs/lab02_serve_many_loras/captured/"
@@ -62,6 +63,9 @@ bench-lab01: $(BASE)
 
 bench-lab04: $(BASE)
 	$(VPY) -m grader.bench_lab04
+
+bench-grade: $(BASE)
+	$(VPY) -m grader.bench_grade
 
 $(MODEL): $(LAB02) labs/lab02_serve_many_loras/tools/build_tiny_model.py
 	$(VPY) labs/lab02_serve_many_loras/tools/build_tiny_model.py --out labs/lab02_serve_many_loras/model

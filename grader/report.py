@@ -36,23 +36,34 @@ def _first_todo(run: LabRun) -> str:
     return min(zip(nums, todos))[1] if todos else ""
 
 
+def _common_reason(failed: list[dict]) -> str:
+    """The one reason every failing test shares, when there are several and it is not a plain failure."""
+    reasons = {t["reason"] for t in failed}
+    if len(failed) >= 3 and len(reasons) == 1:
+        reason = reasons.pop()
+        if not reason.startswith("failed"):
+            return reason
+    return ""
+
+
 def table(impl: Path, summaries: dict[str, dict], verbose: bool = False) -> str:
     shown = impl.relative_to(ROOT) if impl.is_relative_to(ROOT) else impl
     lines = [f"Phase 11 — grading {shown}/", ""]
     w = max([len(n) for n in summaries] + [len("lab")])
-    lines.append(f"{'lab':<{w}}  {'public':>8}  {'hidden':>8}  {'score':>9}")
-    lines.append("-" * (w + 33))
+    # the two test columns count tests; the last one counts points
+    lines.append(f"{'lab':<{w}}  {'public tests':>12}  {'hidden tests':>12}  {'points':>9}")
+    lines.append("-" * (w + 41))
     tot = mx = 0
     any_hidden = False
     for name, s in summaries.items():
         pub = f"{s['public']['passed']}/{s['public']['total']}"
         hid = f"{s['hidden']['passed']}/{s['hidden']['total']}" if s["hidden"]["available"] else "—"
         any_hidden |= s["hidden"]["available"]
-        lines.append(f"{name:<{w}}  {pub:>8}  {hid:>8}  {s['score']:>4}/{s['max_score']:<4}")
+        lines.append(f"{name:<{w}}  {pub:>12}  {hid:>12}  {s['score']:>4}/{s['max_score']:<4}")
         tot += s["score"]
         mx += s["max_score"]
-    lines.append("-" * (w + 33))
-    lines.append(f"{'total':<{w}}  {'':>8}  {'':>8}  {tot:>4}/{mx:<4}")
+    lines.append("-" * (w + 41))
+    lines.append(f"{'total':<{w}}  {'':>12}  {'':>12}  {tot:>4}/{mx:<4}")
     for name, s in summaries.items():
         lines += _details(name, s, verbose)
     if not any_hidden:
@@ -81,11 +92,23 @@ def _details(name: str, s: dict, verbose: bool) -> list[str]:
         hid = [t for t in failed if t["kind"] == "hidden"]
         if not pub and s["public"]["total"]:
             out.append("  all public tests passed; hidden tests failed:")
-        for t in (pub + hid)[: None if verbose else 12]:
+        shown_details: set[str] = set()
+        common = _common_reason(pub + hid)
+        if common:                       # one cause for every failure (a module that cannot load, say)
+            pts = sum(t["points"] for t in pub + hid)
+            out.append(f"  ✗ all {len(pub + hid)} failing tests ({pts} pt): {common}")
+            first = next((t for t in pub if t.get("detail")), None)
+            if first and verbose:
+                out += ["      " + ln for ln in first["detail"].splitlines()[-25:]]
+        for t in ([] if common else (pub + hid)[: None if verbose else 12]):
             out.append(f"  ✗ [{t['kind']}] {t['name']} ({t['points']} pt): {t['reason']}")
             if verbose and t.get("detail"):
-                out += ["      " + ln for ln in t["detail"].splitlines()[-40:]]
-        if not verbose and len(failed) > 12:
+                if t["detail"] in shown_details:
+                    out.append("      (the same report as above)")
+                else:
+                    shown_details.add(t["detail"])
+                    out += ["      " + ln for ln in t["detail"].splitlines()[-40:]]
+        if not common and not verbose and len(failed) > 12:
             out.append(f"  … {len(failed) - 12} more (use --verbose)")
         if pub and not verbose:
             out.append(f"  full feedback for public tests: python -m grader --lab {name} --verbose")

@@ -72,14 +72,14 @@ def _describe_exit(rc: int) -> str:
 class _Child:
     """One worker process and its results pipe."""
 
-    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log, sandbox: bool = True):
+    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log, sandbox: bool | str = True):
         self.nonce = secrets.token_hex(16)
         r, w = os.pipe()
         fields = {**asdict(lab), "base": str(lab.base)}
         # -P: nothing from the working directory shadows a module (a pytest.py left in /tmp, say)
         cmd = [sys.executable, "-P", "-s", "-m", "grader.worker", "--impl", str(impl_root), "--results-fd", str(w),
                "--timeout", str(lab.timeout_s), "--ini", str(ROOT / "grader" / "grading.ini"),
-               "--rootdir", str(ROOT), "--lab", json.dumps(fields), *([] if sandbox else ["--no-sandbox"]),
+               "--rootdir", str(ROOT), "--lab", json.dumps(fields), *{True: [], False: ["--no-sandbox"], "direct": ["--direct"]}[sandbox],
                *nodeids]
         self.scratch = tempfile.TemporaryDirectory(prefix="phase11-judge-")
         env = dict(os.environ)
@@ -142,7 +142,10 @@ def _todo_of(text: str) -> str:
     return ""
 
 
-def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden"), sandbox: bool = True) -> LabRun:
+def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden"),
+            sandbox: bool | str = True) -> LabRun:
+    """sandbox: True (the student's module in a sandbox), False (out of process, no sandbox), or
+    "direct" (imported into the judge: the benchmark's baseline only, never for grading)."""
     start = time.monotonic()
     items = catalog.discover(lab, kinds)
     results = {it.name: TestResult(it) for it in items}
@@ -226,7 +229,7 @@ def _grace(timeout_s: int) -> int:
     return min(10, max(2, timeout_s // 2))
 
 
-def grade_lab(lab: Lab, impl_root: Path, sandbox: bool = True) -> dict:
+def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True) -> dict:
     """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
     from grader import manifest
     from grader.report import lab_summary

@@ -115,6 +115,7 @@ class Client:
         self.failed: str | None = None              # set when a sandbox failure hit the current test
         self.sandboxed: bool | None = None
         self.why_not = ""
+        self.paths: dict[str, str] = {}             # sandbox path -> the path the student knows
 
     # --- handles ------------------------------------------------------------------------------
     def _local(self, obj):
@@ -141,8 +142,15 @@ class Client:
         return self.remote_factory(cls, hid, self.generation)
 
     # --- the sandbox's life ---------------------------------------------------------------------
+    def _local_paths(self, text: str) -> str:
+        for inside, outside in self.paths.items():
+            text = text.replace(inside, outside)
+        return text
+
     def _ensure(self):
+        __tracebackhide__ = True
         if self.load_error is not None:
+            self.failed = self.failed or str(self.load_error)
             raise self.load_error
         if self.jail is not None:
             return
@@ -158,13 +166,17 @@ class Client:
             self._drop()
             msg = f"the sandbox did not start ({describe_exit(rc)})" + (f":\n{tail}" if tail else "")
             self.load_error = ModuleLoadError(msg)
+            self.failed = self.failed or msg.splitlines()[0]
             raise self.load_error from None
         if "err" in doc:
             err = doc["err"]
             self._drop()
-            where = f"\n{err.get('tb', '')}" if err.get("tb") else ""
-            self.load_error = ModuleLoadError(f"your module could not be imported: "
-                                              f"{err['types'][0]}: {err['msg']}{where}")
+            self.load_error = ModuleLoadError(self._local_paths(f"your module could not be imported: "
+                                                                f"{err['types'][0]}: {err['msg']}"))
+            if err.get("tb"):
+                self.load_error.add_note(self._local_paths(err["tb"]))
+        if self.load_error is not None:
+            self.failed = self.failed or str(self.load_error)
             raise self.load_error
 
     def _drop(self):
@@ -184,6 +196,7 @@ class Client:
     # --- one call -----------------------------------------------------------------------------
     def request(self, op: str, name: str, args=(), kwargs=None, handle=None):
         """Run ``op`` (call / new / method / getattr) in the sandbox; returns (value, is_method)."""
+        __tracebackhide__ = True
         if self.jail is None:
             t_start = time.monotonic()
             self._ensure()
@@ -244,6 +257,7 @@ class Client:
             self.codec.back = outer_back
 
     def _result(self, reply, tensors, args, sent, name):
+        __tracebackhide__ = True
         if "err" in reply:
             raise self._error(reply["err"], name)
         try:
@@ -278,7 +292,7 @@ class Client:
                 what = {"KeyboardInterrupt": " (interrupted)", "SystemExit": " (it tried to exit)"}.get(types[0], "")
                 exc = StudentCodeError(f"your code raised {types[0]}{what}: {msg}")
                 self.failed = self.failed or str(exc)
-        tb = str(err.get("tb", ""))
+        tb = self._local_paths(str(err.get("tb", "")))
         if tb:
             exc.add_note(f"raised in your code (in the sandbox):\n{tb}")
         return exc

@@ -82,6 +82,7 @@ class RemoteFunction:
         functools.update_wrapper(self, declared)
 
     def __call__(self, *args, **kwargs):
+        __tracebackhide__ = True            # pytest's report starts in the test and ends in the student's code
         return self._client.request("call", self._declared.__name__, args, kwargs)[0]
 
     def __repr__(self):
@@ -94,12 +95,14 @@ class RemoteObject:
     _p11_client = None
 
     def __new__(cls, *args, **kwargs):
+        __tracebackhide__ = True
         return cls._p11_client.request("new", cls.__name__, args, kwargs)[0]
 
     def __init__(self, *args, **kwargs):
         pass                                # made in the sandbox by __new__
 
     def __getattr__(self, name):            # attributes and properties the declaration does not define as methods
+        __tracebackhide__ = True
         if name.startswith("__"):
             raise AttributeError(name)
         client = type(self)._p11_client
@@ -121,6 +124,7 @@ _FORWARDED_DUNDERS = ("__len__", "__contains__", "__repr__", "__str__", "__getit
 
 def _forward(name):
     def method(self, *args, **kwargs):
+        __tracebackhide__ = True
         hid = object.__getattribute__(self, "_p11")[1]
         return type(self)._p11_client.request("method", name, args, kwargs, handle=hid)[0]
     method.__name__ = name

@@ -70,6 +70,7 @@ class Session:
         data = [lab.base / p for p in lab.data]
         self.client = Client(lambda: Jail(packages, data, lab.memory_mb, sandbox=sandbox),
                              hello={}, judge_codec_types=types, clock=self.clock, judge_modules=judge_modules)
+        self.client.paths = {"/p11/impl/": f"{self.impl}/"}
         self.module, remote = proxy.build(self.client, declared_path(lab), modkey)
         types.update(proxy.data_types(self.module))
         self.client.codec.types = types

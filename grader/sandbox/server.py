@@ -26,6 +26,7 @@ from grader.sandbox import wire
 from grader.sandbox.tracking import SandboxTracker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+IMPORTLIB = os.path.dirname(importlib.__file__)
 
 
 class Server:
@@ -229,7 +230,8 @@ class JudgeClass:
 
 def describe(e: BaseException) -> dict:
     """An exception as data: its type's lineage, its args where they are data, its message, a traceback."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith(HERE)]
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not f.filename.startswith((HERE, "<frozen", IMPORTLIB))]
     tb = "".join(traceback.format_list(frames[-12:]))
     try:
         args = list(e.args) if all(type(a) in (str, int, float, bool, type(None)) for a in e.args) else None
@@ -241,6 +243,7 @@ def describe(e: BaseException) -> dict:
         msg = "<unprintable>"
     if isinstance(e, SyntaxError) and e.filename:
         tb += f'  File "{e.filename}", line {e.lineno}\n    {(e.text or "").rstrip()}\n'
+        msg = f"{e.msg} ({e.filename}, line {e.lineno})"
     return {"types": [c.__name__ for c in type(e).__mro__][:12], "module": type(e).__module__,
             "args": args, "msg": msg[:4000], "tb": tb[-6000:]}
 
