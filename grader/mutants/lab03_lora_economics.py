@@ -1,7 +1,8 @@
 """Plausible wrong answers for lab03 (LoRA economics); each must score below full marks.
 
 The unit traps the lab is about, one mutant at least each: GB for GiB, floor or round for
-ceil, counting A only, forgetting grouped-query attention, double-counting a tied head.
+ceil, counting A only, forgetting grouped-query attention, double-counting a tied head; and the
+engine's view of targets (a fused module is wrapped whole).
 """
 from grader.mutants import Mutant
 
@@ -112,9 +113,19 @@ MUTANTS = [
            "return base_bytes(shape, adapter_bytes_per_param) / adapter_bytes(shape, rank, targets, adapter_bytes_per_param)",
            "uses the adapter's dtype for the base too"),
     Mutant("one_slot",
-           "return max_loras * adapter_bytes(shape, max_lora_rank, targets, bytes_per_param)",
-           "return adapter_bytes(shape, max_lora_rank, targets, bytes_per_param)",
+           "return max_loras * adapter_bytes(shape, max_lora_rank, sorted(wrapped), bytes_per_param)",
+           "return adapter_bytes(shape, max_lora_rank, sorted(wrapped), bytes_per_param)",
            "reserves one slot instead of max_loras", public_passes=False),
+    # --- what the engine wraps -------------------------------------------------------------
+    Mutant("slots_unfused",
+           "wrapped |= set(group)          # the fused layer is wrapped whole",
+           "pass",
+           "counts slots for the named targets only; vLLM 0.32.0 gives q_proj alone the slots of all of "
+           "qkv_proj (20,480 B, not 8,192 B, on the tiny model at max_loras=1, rank 1, float32)"),
+    Mutant("moe_fused_like_dense",
+           "for group in (VLLM_FUSED_MOE if check_shape(shape).is_moe else VLLM_FUSED):",
+           "for group in VLLM_FUSED:",
+           "fuses an MoE's gate and up only; vLLM's fused-MoE LoRA layer holds every expert's down too"),
     Mutant("peft_all_linear",
            'return rank, check_targets(config_value(adapter_config, "target_modules"))',
            'return rank, ALL_LINEAR',

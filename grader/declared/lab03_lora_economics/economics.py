@@ -36,6 +36,12 @@ ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")
 ALL_LINEAR = ATTENTION + MLP                          # what "all-linear" means in this lab
 
+# vLLM runs some projections as ONE fused linear layer and gives it LoRA slots whole (slot_bytes):
+# q, k, v are its qkv_proj; gate, up its gate_up_proj (dense models). For an MoE, one fused-MoE
+# layer holds every expert's gate, up and down, and its LoRA slots hold all three.
+VLLM_FUSED = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+VLLM_FUSED_MOE = (("q_proj", "k_proj", "v_proj"), MLP)
+
 BYTES_PER_PARAM = {
     "float32": 4, "fp32": 4,
     "float16": 2, "fp16": 2, "half": 2, "bfloat16": 2, "bf16": 2,
@@ -294,11 +300,16 @@ def adapters_per_gib(shape: ModelShape, rank: int, targets: Targets, bytes_per_p
 
 def slot_bytes(shape: ModelShape, max_loras: int, max_lora_rank: int, targets: Targets,
                bytes_per_param: BytesPerParam = 2) -> int:
-    """Bytes an engine reserves up front for its adapter slots.
+    """Bytes an engine (vLLM 0.32.0) reserves up front for its adapter slots.
 
-    Every one of the ``max_loras`` slots is sized for ``max_lora_rank`` on every target
-    module, whatever rank the adapters loaded into it actually have (a rank-8 adapter in a
-    rank-64 slot leaves 7/8 of it zero). targets: the modules the engine wraps.
+    Every one of the ``max_loras`` slots is sized for ``max_lora_rank`` on every module the
+    engine wraps, whatever rank the adapters loaded into it actually have (a rank-8 adapter in a
+    rank-64 slot leaves 7/8 of it zero). targets: the engine's target modules
+    (``--lora-target-modules``). vLLM wraps a fused layer whole: naming any part of a group in
+    VLLM_FUSED (VLLM_FUSED_MOE for an MoE) reserves slots for every part of that group, so
+    ``["q_proj"]`` costs what ``["q_proj", "k_proj", "v_proj"]`` does. Only the seven
+    projections are counted: the embedding and LM-head slots that vLLM's default targets add
+    for some models (Llama, not Gemma) are not part of this function.
     """
     raise NotImplementedError("lab03_lora_economics TODO 11: slot_bytes — see labs/lab03_lora_economics/README.md")
 

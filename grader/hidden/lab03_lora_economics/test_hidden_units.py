@@ -73,7 +73,28 @@ def test_hidden_slot_bytes():
     assert econ.slot_bytes(shape("mixtral-8x7b"), 4, 16, "all-linear", "bf16") == 4 * 2 * 240_123_904
     assert econ.slot_bytes(shape("lab02-tiny-llama"), 2, 8, QKVO, "float32") == 458_752
     assert econ.slot_bytes(shape("lab02-tiny-llama"), 3, 16, QKVO, 4) == 3 * 2 * 229_376
-    assert econ.slot_bytes(shape("llama-3-8b"), 1, 1, ["q_proj"]) == 2 * 32 * 8192
+    assert econ.slot_bytes(shape("llama-3-8b"), 1, 1, ["o_proj"]) == 2 * 32 * 8192
+
+
+@pytest.mark.points(2)
+@pytest.mark.hint("vLLM runs q,k,v as one layer and gate,up as one (an MoE's experts: gate,up,down): "
+                  "a target that names part of a fused layer gets slots for all of it")
+def test_hidden_slot_bytes_split_targets_reserve_the_fused_module():
+    tiny, l3, mx = shape("lab02-tiny-llama"), shape("llama-3-8b"), shape("mixtral-8x7b")
+    # q_proj alone: vLLM wraps qkv_proj whole (measured: 20,480 bytes, configs/captured-vllm-lora-buffers.json)
+    assert econ.slot_bytes(tiny, 1, 1, ["q_proj"], "float32") == 4 * 4 * ((256 + 256) + 2 * (256 + 128)) == 20_480
+    assert econ.adapter_bytes(tiny, 1, ["q_proj"], "float32") == 8_192          # the adapter carries q only
+    assert econ.slot_bytes(l3, 1, 1, ["q_proj"]) == 2 * 32 * ((4096 + 4096) + 2 * (4096 + 1024))
+    assert econ.slot_bytes(l3, 2, 8, ["q_proj", "v_proj"]) == econ.slot_bytes(l3, 2, 8, ["q_proj", "k_proj", "v_proj"])
+    # gate without up: gate_up_proj; o_proj and down_proj stand alone
+    assert econ.slot_bytes(l3, 2, 16, ["gate_proj"]) == 2 * 2 * 16 * 2 * (4096 + 14336) * 32
+    assert econ.slot_bytes(l3, 3, 4, ["up_proj", "down_proj"]) == 3 * 2 * 4 * 3 * (4096 + 14336) * 32
+    assert econ.slot_bytes(l3, 1, 8, ["o_proj", "down_proj"]) == econ.adapter_bytes(l3, 8, ["o_proj", "down_proj"])
+    assert econ.slot_bytes(l3, 1, 8, ["k_proj", "o_proj"]) == econ.slot_bytes(l3, 1, 8, list(econ.ATTENTION))
+    # an MoE's experts are one fused-MoE layer: any of gate, up, down reserves all three, per expert
+    for one in econ.MLP:
+        assert econ.slot_bytes(mx, 1, 16, [one]) == econ.slot_bytes(mx, 1, 16, list(econ.MLP)) == \
+            2 * 16 * 8 * 3 * (4096 + 14336) * 32, one
 
 
 @pytest.mark.points(1)
