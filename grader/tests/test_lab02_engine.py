@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,14 @@ def _env() -> dict:
 
 
 def _findings(captured: Path) -> dict:
-    out = subprocess.run([sys.executable, str(TOOLS / "findings.py"), "--captured", str(captured),
-                          "--impl", "solutions"], capture_output=True, text=True, env=_env(), timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout)
+    # the JSON comes back in a file of its own, not in stdout (anything imported may print there)
+    with tempfile.TemporaryDirectory(prefix="lab02-findings-") as tmp:
+        result = Path(tmp) / "findings.json"
+        out = subprocess.run([sys.executable, str(TOOLS / "findings.py"), "--captured", str(captured),
+                              "--impl", "solutions", "--out", str(result)],
+                             capture_output=True, text=True, env=_env(), timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(result.read_text())
 
 
 def _check_findings(f: dict, runs=ENGINE_RUNS):

@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -121,24 +122,27 @@ def run_one(name: str, spec: dict, model: Path, impl: Path, timeout: int, extra:
     if spec.get("fix"):
         paths.insert(0, str(FIX_DIR))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    # the result comes back in a file of its own: the merged stdout/stderr below is the engine's log,
+    # which several processes write into, and a JSON line in it can be cut by another's output
+    result_dir = tempfile.TemporaryDirectory(prefix=f"lab02-{name}-")
+    result_file = Path(result_dir.name) / "result.json"
     cmd = [sys.executable, str(HERE / "engine_run.py"), spec["mode"], "--model", str(model), "--impl", str(impl),
-           *extra]
+           "--result", str(result_file), *extra]
     if spec["mode"] == "engine":
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if spec["single_process"] else "1"
         cmd += ["--max-loras", str(spec["max_loras"]), "--max-cpu-loras", str(max(3, spec["max_loras"]))]
     print(f"[{name}] running ...", flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                          timeout=timeout, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    lines = proc.stdout.splitlines()
-    result_lines = [ln for ln in lines if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not result_lines:
-        sys.stderr.write(proc.stdout[-6000:])
-        raise SystemExit(f"[{name}] failed (exit {proc.returncode})")
-    result = json.loads(result_lines[-1][len("RESULT "):])
+    with result_dir:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              timeout=timeout, cwd=ROOT)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0 or not result_file.is_file():
+            sys.stderr.write(proc.stdout[-6000:])
+            raise SystemExit(f"[{name}] failed (exit {proc.returncode})")
+        result = json.loads(result_file.read_text())
     result["wall_s"] = round(wall, 2)
-    log = "\n".join(ln for ln in lines if not ln.startswith("RESULT ")) + "\n"
+    log = "\n".join(proc.stdout.splitlines()) + "\n"
     result["_env"] = {k: env[k] for k in sorted(env) if k.startswith("VLLM_") or k == "PYTHONHASHSEED"}
     result["_fix_on_path"] = bool(spec.get("fix"))
     print(f"[{name}] done in {wall:.1f} s", flush=True)

@@ -1,7 +1,7 @@
-"""One real run of lab02, in a process of its own; prints one JSON object on the last stdout line.
+"""One real run of lab02, in a process of its own; writes one JSON object to the file ``--result``.
 
-    python engine_run.py engine --model DIR --impl ROOT --max-loras 2 --max-cpu-loras 3
-    python engine_run.py hf --model DIR
+    python engine_run.py engine --model DIR --impl ROOT --max-loras 2 --max-cpu-loras 3 --result OUT.json
+    python engine_run.py hf --model DIR --result OUT.json
     (either one also takes --base NAME --adapter NAME=PATH ... for a hub model and its adapters)
 
 ``engine`` starts vLLM once, runs every row batched and then every row alone (through the lab's
@@ -12,6 +12,10 @@ the course's real-engine test. Environment the engine run expects (capture.py se
 VLLM_LOGGING_LEVEL=DEBUG, VLLM_CPU_KVCACHE_SPACE=1, VLLM_ENABLE_V1_MULTIPROCESSING=0 for one
 process, PYTHONHASHSEED=0 (vLLM orders a step's adapters by a hash of their names), and
 tools/cpu_lora_fix on PYTHONPATH for --fix.
+
+The result travels in its own file, never in stdout: stdout and stderr carry the engine's log,
+which other processes (the engine core, its workers) write into at any moment, so a result line
+there can be split by someone else's output. The file is written whole and renamed into place.
 """
 from __future__ import annotations
 
@@ -166,11 +170,18 @@ def main(argv=None) -> int:
     ap.add_argument("--max-lora-rank", type=int, default=8)
     ap.add_argument("--base", help="base model folder or hub id (default: the tiny model)")
     ap.add_argument("--adapter", action="append", help="NAME=PATH_OR_HUB_ID, once per adapter")
+    ap.add_argument("--result", type=Path, required=True, help="write the result (JSON) to this file")
     args = ap.parse_args(argv)
     result = run_engine(args) if args.mode == "engine" else run_hf(args)
-    sys.stdout.flush()
-    print("\nRESULT " + json.dumps(result), flush=True)
+    write_result(args.result, result)
     return 0
+
+
+def write_result(path: Path, result: dict) -> None:
+    """Write ``result`` as JSON to ``path`` atomically: a reader finds it whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

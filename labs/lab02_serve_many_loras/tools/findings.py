@@ -1,8 +1,9 @@
 """What lab02's runs show, computed from a folder of captures with a given implementation.
 
-    python labs/lab02_serve_many_loras/tools/findings.py [--captured DIR] [--impl solutions]
+    python labs/lab02_serve_many_loras/tools/findings.py [--captured DIR] [--impl solutions] [--out FILE]
 
-Prints one JSON object. For every engine run: which rows differ batched vs alone, which differ
+Prints one JSON object (or writes it to FILE: what a program reading it should use, since the
+lab's imports may print to stdout too). For every engine run: which rows differ batched vs alone, which differ
 from HF transformers + PEFT, how the slot events replay through lab04's cache, whether the
 course fix was loaded and where. Then the adapter memory the engine held next to lab03's
 formulas. The course's real-engine test (grader/tests/test_lab02_engine.py) asserts on this.
@@ -88,9 +89,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--captured", type=Path, default=HERE.parent / "captured")
     ap.add_argument("--impl", default="solutions")
+    ap.add_argument("--out", type=Path, help="write the JSON here instead of to stdout")
     args = ap.parse_args(argv)
     impl = Path(args.impl) if Path(args.impl).is_absolute() else ROOT / args.impl
-    print(json.dumps(findings(args.captured.resolve(), impl.resolve()), indent=1))
+    text = json.dumps(findings(args.captured.resolve(), impl.resolve()), indent=1)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
     return 0
 
 
