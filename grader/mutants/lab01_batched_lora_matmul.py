@@ -87,12 +87,20 @@ MUTANTS = [
         "runs every adapter over the whole batch and keeps only its rows: right numbers, G times the work",
     ),
     Mutant(
+        "loop_output_fp32",
+        "    out = torch.empty((x.shape[0], W.shape[0]), dtype=x.dtype)",
+        "    out = torch.empty((x.shape[0], W.shape[0]), dtype=_acc(x.dtype))",
+        "the loop returns its float32 buffer for bfloat16 input",
+        public_passes=False,   # test_multi_bfloat16_in_bfloat16_out
+    ),
+    Mutant(
         "grouped_output_fp32",
         "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back\n"
         "    return out.to(x.dtype)",
         "        out.index_add_(0, rows, lora_delta(xa[rows], ad.A, ad.B, ad.scaling))   # scatter back\n"
         "    return out",
         "returns the float32 accumulator instead of casting back to x.dtype",
+        public_passes=False,   # test_multi_bfloat16_in_bfloat16_out
     ),
     Mutant(
         "slots_output_fp32",
@@ -101,6 +109,7 @@ MUTANTS = [
         "        out.index_add_(0, rows, expand(shrink(xa[rows], A_stacked[k]), B_stacked[k]))\n"
         "    return out",
         "returns the float32 accumulator instead of casting back to x.dtype",
+        public_passes=False,   # test_slots_bfloat16_in_bfloat16_out
     ),
     Mutant(
         "stack_scales_B_in_place",

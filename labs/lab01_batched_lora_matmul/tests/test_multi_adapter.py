@@ -54,6 +54,15 @@ def test_grouped_reads_W_once():
 
 
 @pytest.mark.points(1)
+def test_multi_bfloat16_in_bfloat16_out():
+    bf = {i: bl.LoRAAdapter(A=a.A.bfloat16(), B=a.B.bfloat16(), scaling=a.scaling) for i, a in adapters.items()}
+    for apply in ("apply_multi_lora_loop", "apply_multi_lora_grouped"):
+        y = getattr(bl, apply)(x.bfloat16(), W.bfloat16(), bf, ids)
+        assert y.dtype == torch.bfloat16, f"{apply}: output dtype must be x.dtype (bfloat16), got {y.dtype}"
+        assert_close(y, expected, dtype=torch.bfloat16, what=apply)
+
+
+@pytest.mark.points(1)
 def test_unknown_adapter_id_is_named():
     with pytest.raises(KeyError, match="42"):
         bl.apply_multi_lora_grouped(x, W, adapters, torch.tensor([7, 0, 42, 7, 0]))

@@ -22,7 +22,9 @@ def test_stack_slots_layout():
 
 
 @pytest.mark.points(1)
-def test_slots_with_a_free_slot():
+def test_minus_one_with_a_free_slot_in_the_middle():
+    # A free slot does not protect a -1 row unless it is the LAST slot: here slot 1 is free,
+    # slot 2 (= A_stacked[-1]) holds `big`, and the -1 row must still get the base product only.
     A_st, B_st = bl.stack_slots([small, None, big], max_rank=4)
     x = torch.tensor([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]])
     y = bl.apply_multi_lora_slots(x, W, A_st, B_st, torch.tensor([0, -1, 2]))
@@ -31,12 +33,21 @@ def test_slots_with_a_free_slot():
 
 @pytest.mark.points(1)
 def test_minus_one_with_every_slot_full():
-    # No free slot: a row with -1 must still get the base product only, never the last slot.
+    # No free slot at all: a row with -1 must still get the base product only, never the last slot.
     A_st, B_st = bl.stack_slots([small, big], max_rank=2)
     x = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
     y = bl.apply_multi_lora_slots(x, W, A_st, B_st, torch.tensor([-1, 1]))
     assert_close(y[0], torch.tensor([1.0, 2.0]), what="row with slot -1 (base only)")
     assert_close(y[1], torch.tensor([1.5, 3.0]), what="row with slot 1")
+
+
+@pytest.mark.points(1)
+def test_slots_bfloat16_in_bfloat16_out():
+    A_st, B_st = bl.stack_slots([small, big], max_rank=2)
+    x = torch.tensor([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]], dtype=torch.bfloat16)
+    y = bl.apply_multi_lora_slots(x, W.bfloat16(), A_st.bfloat16(), B_st.bfloat16(), torch.tensor([0, -1, 1]))
+    assert y.dtype == torch.bfloat16, f"output dtype must be x.dtype (bfloat16), got {y.dtype}"
+    assert_close(y, torch.tensor([[4.0, 5.0], [1.0, 2.0], [1.5, 3.0]]), dtype=torch.bfloat16)
 
 
 @pytest.mark.points(1)
