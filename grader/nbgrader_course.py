@@ -87,6 +87,9 @@ c.Autograde.exclude_overwriting = {exclude!r}
 # A deleted graded cell is put back (with a note in the cell) and run, so a submission's score
 # depends only on its code, as with `make grade`.
 c.OverwriteCells.add_missing_cells = True
+# An ungraded exercise left undone must not stop the rest of the notebook (see grader/release.py).
+from grader.release import CODE_STUB
+c.ClearSolutions.code_stub = CODE_STUB
 
 # Feedback shows neither hidden tests nor the tracebacks of failed hidden checks.
 c.GenerateFeedback.preprocessors = [

@@ -43,6 +43,12 @@ def release_files() -> list[str]:
             and (ROOT / f).is_file()]
 
 
+# What a cleared solution region becomes. nbgrader's default, `raise NotImplementedError()`, would
+# stop "Run all" at the first ungraded exercise; a statement that does nothing lets the cell's own
+# `if ... is None:` print "your turn" and the notebook go on (valid at top level and in a body).
+CODE_STUB = {"python": "pass  # YOUR CODE HERE"}
+
+
 def strip_notebook(src: Path, dest: Path) -> None:
     """Remove solution regions and hidden tests with nbgrader's own preprocessors."""
     import nbformat
@@ -51,7 +57,7 @@ def strip_notebook(src: Path, dest: Path) -> None:
     nb = nbformat.read(src, as_version=4)
     # A hidden test's graded cell would be left as an empty shell naming the test: drop it whole.
     nb.cells = [c for c in nb.cells if "### BEGIN HIDDEN TESTS" not in c.source]
-    for pre in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
+    for pre in (ClearSolutions(code_stub=CODE_STUB), ClearHiddenTests(), ClearOutput()):
         nb, _ = pre.preprocess(nb, {})
     nbformat.write(nb, dest)
 

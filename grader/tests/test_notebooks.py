@@ -49,3 +49,24 @@ def test_notebook_runs_against_the_reference(lab, tmp_path, monkeypatch):
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
     assert images >= 1, f"{lab.notebook.name} drew no figure"
+
+
+@pytest.mark.parametrize("lab", NOTEBOOKS, ids=lambda lab: lab.short)
+def test_student_copy_runs_all_with_the_exercises_undone(lab, tmp_path, monkeypatch):
+    """A student who has finished the lab but not the ungraded "your turn" cells can Run all."""
+    from grader.release import strip_notebook
+    monkeypatch.setenv("PHASE11_IMPL", str(ROOT / "solutions"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    stripped = tmp_path / lab.notebook.name
+    strip_notebook(lab.notebook, stripped)
+    nb = nbformat.read(stripped, as_version=4)
+    cleared = [c for c in nb.cells if c.cell_type == "code" and "YOUR CODE HERE" in c.source]
+    assert cleared, f"{lab.notebook.name}: no exercise cell found in the student copy"
+    # no graded checks here: the judge's runs are covered above; this is about the walkthrough
+    nb.cells = [c for c in nb.cells if "check(" not in c.source]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    client.execute()
+    said = "".join(o.get("text", "") for c in cleared for o in c.get("outputs", []))
+    assert said.count("your turn") == len(cleared), f"each undone exercise says so: {said!r}"
