@@ -23,6 +23,15 @@ class Mutant:
     public_passes: bool = True   # False when a public test already catches it
 
 
+def traps_for(lab: Lab) -> dict[str, tuple[str, ...]]:
+    """The lab page's trap-table rows (first cell) -> names of the mutants that stand for them."""
+    try:
+        mod = importlib.import_module(f"grader.mutants.{lab.name}")
+    except ModuleNotFoundError:
+        return {}
+    return dict(getattr(mod, "TRAPS", {}))
+
+
 def mutants_for(lab: Lab) -> list[Mutant]:
     try:
         mod = importlib.import_module(f"grader.mutants.{lab.name}")

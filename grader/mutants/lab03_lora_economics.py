@@ -131,3 +131,18 @@ MUTANTS = [
            'return rank, ALL_LINEAR',
            "assumes every adapter targets all linear layers"),
 ]
+
+# The lab page's trap table, row by row (its first cell, exactly): the mutants that stand for it.
+TRAPS = {
+    "GB read as GiB": ("adapters_per_gb", "gib_label_on_gb", "slip_as_1000"),
+    "floor (or round) where you need ceil, and the reverse":
+        ("engines_floor", "adapters_per_gib_round", "adapters_per_gib_ceil", "load_bound_floor"),
+    "counting A only, or assuming square layers": ("count_a_only", "assume_square"),
+    "forgetting grouped-query attention": ("kv_as_q", "config_ignores_kv_heads"),
+    "double-counting a tied LM head": ("double_count_tied",),
+    "head_dim taken as hidden / heads": ("head_dim_from_hidden",),
+    "one expert instead of all; forgetting the router": ("one_expert_adapter", "forget_router"),
+    "float noise in the load bound": ("load_bound_float_noise",),
+    "a split target counted as named (`q_proj` alone), where vLLM wraps the fused layer whole":
+        ("slots_unfused", "moe_fused_like_dense"),
+}

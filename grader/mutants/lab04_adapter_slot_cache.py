@@ -42,6 +42,12 @@ MUTANTS = [
            "",
            "a hit refreshes recency on the device only: the host tier drops adapters in load order",
            public_passes=False),
+    Mutant("host_not_refreshed_on_device_hit",
+           "            host.move_to_end(adapter_id)\n            event = self.device.access(adapter_id)\n",
+           "            if adapter_id not in self.device:\n                host.move_to_end(adapter_id)\n"
+           "            event = self.device.access(adapter_id)\n",
+           "refreshes the host's recency on a host->device load but not on a device hit",
+           public_passes=False),   # test_device_hit_refreshes_host_recency
     # (Not a mutant: forgetting to free the device slot of an adapter the host drops. Both tiers
     # refresh on every access, so the host's victim sits in a slot only when host_capacity ==
     # device_slots, and then it is also the device's own LRU victim: the outcome is the same.)
@@ -105,3 +111,22 @@ MUTANTS = [
            "if acc / total > target:",
            "asks for more than the target: exactly reaching it should count", public_passes=False),
 ]
+
+# The lab page's trap table, row by row (its first cell, exactly): the mutants that stand for it.
+# grader/tests/test_mutants.py requires each to fail a public test its row names.
+TRAPS = {
+    "FIFO instead of LRU: a hit that does not refresh recency in the slots": ("fifo_not_lru",),
+    "a device hit that does not refresh the host tier's recency": ("host_not_refreshed_on_device_hit",),
+    "no refresh in the host tier at all": ("host_hit_does_not_refresh",),
+    "capacity off by one": ("capacity_off_by_one",),
+    "the newcomer not taking the evicted slot; slots reshuffled": ("evicted_slot_not_reused",),
+    "pins ignored, or a failed load that half-changes the cache": ("pins_ignored",),
+    "device not inside host; disk loads on host hits": ("host_check_looks_at_device",),
+    "a head-of-line barrier at the first overflow": ("barrier_on_first_overflow",),
+    "deferred order lost (`appendleft` without the second reversal)": ("deferred_order_lost",),
+    "the base model counted as an adapter": ("base_counted",),
+    "running requests forgotten (their adapters, or their places in `max_num_seqs`)":
+        ("running_adapters_not_counted", "max_num_seqs_ignores_running"),
+    "one cache access per request instead of per adapter per step": ("sim_access_per_request",),
+    "keeping the first adapters of the list instead of the most popular": ("static_assumes_sorted",),
+}

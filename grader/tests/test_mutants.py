@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from grader.labs import LABS
-from grader.mutants import apply, mutants_for
+import re
+
+from grader.mutants import apply, mutants_for, traps_for
 from grader.run import grade_lab
 
 CASES = [(lab, m) for lab in LABS for m in mutants_for(lab)]
@@ -40,3 +42,42 @@ def test_mutant_scores_below_full_marks(graded_mutants, lab, mutant):
     if mutant.public_passes:
         failed = [t["name"] for t in s["tests"] if t["kind"] == "public" and not t["passed"]]
         assert not failed, f"{mutant.name!r} is marked public_passes but public tests fail: {failed}"
+
+
+def _trap_rows(lab) -> dict[str, str]:
+    """The rows of the trap table on ``lab``'s page: first cell -> second cell."""
+    page = lab.page.read_text()
+    part = page.split("## Traps", 1)
+    if len(part) < 2:
+        return {}
+    rows = {}
+    for line in part[1].split("\n## ", 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) >= 2 and cells[0] != "trap" and not set(cells[0]) <= set("-: "):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+TRAP_LABS = [lab for lab in LABS if _trap_rows(lab)]
+
+
+@pytest.mark.parametrize("lab", TRAP_LABS, ids=lambda lab: lab.short)
+def test_every_trap_row_is_backed_by_a_mutant_its_tests_kill(graded_mutants, lab):
+    rows, traps = _trap_rows(lab), traps_for(lab)
+    names = {m.name for m in mutants_for(lab)}
+    assert set(traps) == set(rows), (f"{lab.name}: TRAPS and the page's trap table differ: "
+                                     f"page only {sorted(set(rows) - set(traps))}, "
+                                     f"TRAPS only {sorted(set(traps) - set(rows))}")
+    for trap, cell in rows.items():
+        assert traps[trap] and set(traps[trap]) <= names, f"{trap!r}: unknown mutants {traps[trap]}"
+        named = set(re.findall(r"`(test_\w+)`", cell)) if "public" in cell else set()
+        killed_by = set()
+        for m in traps[trap]:
+            s = graded_mutants[(lab.name, m)]
+            failed = {t["name"].split("[")[0] for t in s["tests"] if t["kind"] == "public" and not t["passed"]}
+            if named:
+                assert failed & named, f"{trap!r}: mutant {m} fails none of the public tests named {sorted(named)}"
+                killed_by |= failed & named
+            elif "hidden only" in cell:
+                assert not failed, f"{trap!r} says hidden only, but mutant {m} fails public {sorted(failed)}"
+        assert killed_by == named, f"{trap!r}: named public tests that kill none of its mutants: {sorted(named - killed_by)}"

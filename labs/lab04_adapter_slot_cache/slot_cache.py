@@ -299,7 +299,9 @@ class AdapterSlotCache:
     def remove(self, adapter_id: int) -> int:
         """Take ``adapter_id`` out of its slot (vLLM's ``deactivate_adapter``); returns the slot
         it freed. The next load takes the lowest free slot. Not counted as an eviction.
-        Raises KeyError if it is not resident; ValueError for id 0."""
+        A pinned adapter can be removed (vLLM's deactivate_adapter does not check pins): it
+        leaves its slot and is no longer pinned. Raises KeyError if it is not resident;
+        ValueError for id 0."""
         raise NotImplementedError("lab04_adapter_slot_cache TODO 2: AdapterSlotCache.remove — see labs/lab04_adapter_slot_cache/README.md")
 
     # --- TODO 3 ------------------------------------------------------------------------------
@@ -376,7 +378,9 @@ class TwoTierAdapterCache:
         * in neither: "disk->device": if the host cache is full, its least recently used adapter
           is dropped first (and, if it sat in a device slot, leaves that slot too); then the
           adapter enters the host cache and a device slot.
-        Every access refreshes the adapter's recency in BOTH tiers. Id 0 returns
+        Every access refreshes the adapter's recency in BOTH tiers, a device hit included.
+        device_evictions counts every adapter that leaves a device slot, whether the device
+        evicted it or the host dropped it; the event's device_evicted names it. Id 0 returns
         TwoTierEvent("base", -1) and changes nothing.
         """
         raise NotImplementedError("lab04_adapter_slot_cache TODO 4: TwoTierAdapterCache.access — see labs/lab04_adapter_slot_cache/README.md")
@@ -476,8 +480,8 @@ def simulate(trace, max_loras: int, max_num_seqs: int, *, service_steps: int = 1
 def lru_hit_rate_cyclic(n_adapters: int, slots: int, rounds: int | None = None) -> float:
     """Hit rate of an LRU cache of ``slots`` slots on the cyclic pattern 1, 2, ..., n, 1, 2, ...
 
-    rounds=None: the steady state. With rounds=R: exactly R full cycles (R * n accesses)
-    from an empty cache. When n > slots every access misses, whatever R: each adapter is
+    rounds=None: the steady state. With rounds=R >= 1: exactly R full cycles (R * n accesses)
+    from an empty cache; rounds=0 (no accesses, no hit rate) raises ValueError. When n > slots every access misses, whatever R: each adapter is
     evicted just before it comes back.
     """
     raise NotImplementedError("lab04_adapter_slot_cache TODO 7: lru_hit_rate_cyclic — see labs/lab04_adapter_slot_cache/README.md")

@@ -36,6 +36,24 @@ def test_host_as_small_as_device():
     assert cache.device_resident() == [2, 3] and cache.host_resident() == [2, 3]
 
 
+@pytest.mark.points(2)
+def test_device_hit_refreshes_host_recency():
+    # A hit on the device is an access like any other: it makes the adapter the host's most
+    # recent too. Without that, the host's LRU victim can be the adapter just used.
+    cache = sc.TwoTierAdapterCache(2, 2)
+    cache.access(1)
+    cache.access(2)
+    assert tuple(cache.access(1)) == ("hit", 0, None, None)
+    assert cache.host_resident() == [2, 1], "the device hit on 1 refreshes it in the host too"
+    assert tuple(cache.access(3)) == ("disk->device", 1, 2, 2), "the host drops 2, its LRU, not 1"
+    cache = sc.TwoTierAdapterCache(2, 3)
+    for a in (1, 2, 3, 2, 1):
+        cache.access(a)
+    assert cache.host_resident() == [3, 2, 1] and cache.device_resident() == [2, 1]
+    # the host drops 3 (its LRU, in no slot); the device evicts 2 from slot 1 for 4
+    assert tuple(cache.access(4)) == ("disk->device", 1, 2, 3)
+
+
 @pytest.mark.points(1)
 def test_host_smaller_than_device_is_refused():
     with pytest.raises(ValueError, match="host_capacity"):
