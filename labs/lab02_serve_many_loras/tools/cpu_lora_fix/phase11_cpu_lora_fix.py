@@ -2,9 +2,10 @@
 
 The bug: ``vllm/lora/ops/torch_ops/lora_ops.py`` gathers each token's adapter weights with
 ``weights[lora_indices]``, where index -1 means "no adapter". Python reads -1 as "the last
-slot", so when every slot is occupied a base-model row silently gets the last slot's adapter.
-The fix (as upstream did for 0.33.0): clamp the index to a valid slot, then zero the rows whose
-index was -1, so they get no LoRA contribution at all.
+slot", so whenever the last slot holds an adapter a base-model row silently gets it (slots free
+out of order: a free slot elsewhere does not help). The fix: clamp the index to a valid slot,
+then zero the rows whose index was -1, so they get no LoRA contribution at all. (An upstream
+change along these lines was proposed; lab02's page says what is known about its release.)
 
 How it loads without ``pip install``: vLLM calls every ``vllm.general_plugins`` entry point in
 each of its processes (vllm/plugins/__init__.py, load_general_plugins). ``importlib.metadata``
