@@ -1,0 +1,93 @@
+"""The course-provided half of lab 04 part 2: the trace file format lab 02 replays, the input
+checks, ``percentile`` and ``make_trace`` (the reference module, imported from solutions/)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from grader.labs import ROOT, get
+
+LAB = get("lab04")
+PATH = LAB.stub_path(ROOT / "solutions")
+if not PATH.is_file():
+    pytest.skip("no solutions/ in this copy (student release)", allow_module_level=True)
+_spec = importlib.util.spec_from_file_location("lab04_reference_for_trace_tests", PATH)
+sc = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = sc               # dataclasses look their module up while the class is built
+_spec.loader.exec_module(sc)
+T = sc.TraceRequest
+
+
+def test_trace_round_trips_through_json_lines(tmp_path):
+    trace = sc.make_trace(300, 5.0, kind="zipf", n_adapters=6, base_share=0.2, rank_mix=(64, 32, 16, 8), seed=4)
+    path = tmp_path / "t.jsonl"
+    assert sc.write_trace(path, trace) == 300
+    lines = path.read_text().splitlines()
+    assert len(lines) == 300 and all(set(json.loads(x)) == set(sc.TRACE_FIELDS) for x in lines)
+    assert sc.read_trace(path) == trace
+
+
+def test_make_trace_is_deterministic_and_consistent():
+    a = sc.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, base_share=0.3,
+                      rank_mix=(64, 32, 16, 8), prompt=(4, 9), output=3, seed=7)
+    assert a == sc.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, base_share=0.3,
+                              rank_mix=(64, 32, 16, 8), prompt=(4, 9), output=3, seed=7)
+    assert a != sc.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, seed=8)
+    for r in a:
+        assert r.rank == ((64, 32, 16, 8)[(r.adapter - 1) % 4] if r.adapter else 0)
+        assert 4 <= r.prompt_tokens <= 9 and r.output_tokens == 3
+    assert [r.arrival_s for r in a] == sorted(r.arrival_s for r in a)
+
+
+@pytest.mark.parametrize("line, words", [
+    ('{"arrival_s": 0.5, "adapter": 1, "rank": 8, "prompt_tokens": 4}', "keys"),
+    ("not json", "not JSON"),
+    ('{"arrival_s": 0.5, "adapter": 0, "rank": 8, "prompt_tokens": 4, "output_tokens": 2}', "rank"),
+    ('{"arrival_s": -1, "adapter": 1, "rank": 8, "prompt_tokens": 4, "output_tokens": 2}', "arrival_s"),
+])
+def test_a_bad_trace_file_names_the_line(tmp_path, line, words):
+    path = tmp_path / "bad.jsonl"
+    good = json.dumps(dict(arrival_s=0.0, adapter=1, rank=8, prompt_tokens=4, output_tokens=2))
+    path.write_text(good + "\n\n" + line + "\n")
+    with pytest.raises(ValueError, match=words) as e:
+        sc.read_trace(path)
+    assert str(path) in str(e.value)
+    if words in ("keys", "not JSON"):
+        assert f"{path}:3:" in str(e.value)          # the blank line counts: line numbers are the file's
+
+
+def test_unsorted_trace_is_named():
+    with pytest.raises(ValueError, match=r"trace\[1\] arrives at 0.5 s, before trace\[0\]"):
+        sc.check_timed_trace([T(1.0, 1, 8, 4, 2), T(0.5, 1, 8, 4, 2)])
+
+
+def test_percentile_is_numpys_linear():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 101, 1000):
+        xs = list(rng.exponential(size=n))
+        for q in (0, 1, 25, 50, 90, 99, 99.9, 100):
+            assert sc.percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), rel=1e-12)
+    with pytest.raises(ValueError):
+        sc.percentile([], 50)
+    with pytest.raises(ValueError):
+        sc.percentile([1.0], 101)
+
+
+def test_step_costs_refuse_nonsense():
+    for bad in (dict(base_step_s=0.0), dict(per_token_s=-1e-6), dict(disk_load_s="slow"), dict(host_load_s=True)):
+        with pytest.raises(ValueError, match="StepCosts"):
+            sc.StepCosts(**bad)
+
+
+def test_power_distribution_at_one_is_uniform():
+    """The lab page's trap: numpy.random.power(1) (S-LoRA's popularity draw at alpha = 1) is uniform."""
+    x = np.random.default_rng(1).power(1.0, 200_000)
+    counts = np.bincount((x * 8).astype(int), minlength=8) / len(x)
+    assert np.all(np.abs(counts - 1 / 8) < 0.005)
+    y = np.random.default_rng(1).power(1.5, 200_000)           # alpha > 1 favours the LAST adapters
+    shares = np.bincount((y * 8).astype(int), minlength=8) / len(y)
+    assert np.all(np.diff(shares) > 0)
