@@ -91,3 +91,15 @@ def test_power_distribution_at_one_is_uniform():
     y = np.random.default_rng(1).power(1.5, 200_000)           # alpha > 1 favours the LAST adapters
     shares = np.bincount((y * 8).astype(int), minlength=8) / len(y)
     assert np.all(np.diff(shares) > 0)
+
+
+def test_the_page_states_the_default_costs_and_the_rank_row_size():
+    page = LAB.page.read_text()
+    c = sc.StepCosts()
+    said = (f"({c.base_step_s * 1e3:.0f} ms a step, {c.per_token_s * 1e6:.0f} µs a prompt token, "
+            f"{c.host_load_s * 1e3:.0f} ms to copy an adapter from\nhost memory, {c.disk_load_s * 1e3:.0f} ms "
+            f"to read one from disk)")
+    assert said in page, said
+    # one rank of a Llama-7B-shaped adapter on q, k, v, o in 32 layers, fp16
+    assert 32 * 4 * (4096 + 4096) * 2 == 2 * 2 ** 20
+    assert "32 × 4 × (4096 + 4096) × 2 bytes = 2 MiB" in page
