@@ -102,8 +102,8 @@ def report_dict(r):
 
 
 @pytest.mark.points(5)
-@pytest.mark.hint("per step: jump an idle clock, admit by part 1's rule, access the step's adapters "
-                  "once each in join order, cost the step, then retire requests that made their last token")
+@pytest.mark.hint("per step: jump an idle clock, admit by part 1's rule, access adapters once each "
+                  "in join order, cost the step, retire finished requests")
 def test_hidden_timed_random_vs_reference():
     rng = random.Random(2026)
     for case in range(25):
