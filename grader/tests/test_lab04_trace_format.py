@@ -103,3 +103,16 @@ def test_the_page_states_the_default_costs_and_the_rank_row_size():
     # one rank of a Llama-7B-shaped adapter on q, k, v, o in 32 layers, fp16
     assert 32 * 4 * (4096 + 4096) * 2 == 2 * 2 ** 20
     assert "32 × 4 × (4096 + 4096) × 2 bytes = 2 MiB" in page
+
+
+def test_the_page_shows_the_notebooks_trace(tmp_path):
+    """The two JSON lines on the page are the start of the trace the notebook writes for lab 02."""
+    trace = sc.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),
+                          prompt=(8, 48), output=(4, 16), seed=3)
+    path = tmp_path / "lab04_zipf.jsonl"
+    sc.write_trace(path, trace)
+    first_two = "\n".join(path.read_text().splitlines()[:2])
+    assert "```json\n" + first_two + "\n```" in LAB.page.read_text()
+    notebook = "".join("".join(c["source"]) for c in json.loads(LAB.notebook.read_text())["cells"])
+    assert ('sc.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),\n'
+            '                      prompt=(8, 48), output=(4, 16), seed=3)') in notebook
