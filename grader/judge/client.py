@@ -69,26 +69,33 @@ def describe_exit(rc: int | None) -> str:
 
 
 class Clock:
-    """Deadlines: one per test (set by the judge's pytest plugin) and one for the whole lab."""
+    """Deadlines in the sandbox's time: each test may spend ``test_s`` seconds inside calls into
+    the sandbox, the whole lab ``lab_s``. Time the judge spends between calls (pytest, the tests'
+    own reference code, starting a sandbox) is not the student's and is not counted, so every
+    "timed out" really is ``test_s`` of the student's code, on an idle machine or a busy one."""
 
     def __init__(self, test_s: float, lab_s: float):
         self.test_s, self.lab_s = test_s, lab_s
-        self.test_deadline: float | None = None
+        self.in_test = False
+        self.test_spent = 0.0
         self.spent = 0.0
 
     def start_test(self) -> None:
-        self.test_deadline = time.monotonic() + self.test_s
+        self.in_test, self.test_spent = True, 0.0
 
     def started(self, seconds: float) -> None:
-        """A (re)start of the sandbox took ``seconds``: the current test gets them back."""
-        if self.test_deadline is not None:
-            self.test_deadline += seconds
+        """A (re)start of the sandbox took ``seconds``: outside any call, so nothing to give back."""
+
+    def add(self, seconds: float) -> None:
+        """A call into the sandbox took ``seconds``."""
+        self.spent += seconds
+        self.test_spent += seconds
 
     def deadline(self) -> tuple[float, str]:
         left_lab = self.lab_s - self.spent
         now = time.monotonic()
-        if self.test_deadline is not None and self.test_deadline - now <= left_lab:
-            return self.test_deadline, f"timed out after {self.test_s:g} s"
+        if self.in_test and self.test_s - self.test_spent <= left_lab:
+            return now + max(self.test_s - self.test_spent, 0.0), f"timed out after {self.test_s:g} s"
         return now + max(left_lab, 0.0), f"the lab's time budget ({self.lab_s:g} s in the sandbox) is used up"
 
 
@@ -236,7 +243,7 @@ class Client:
                     continue
                 if reply.get("re") == rid:
                     break
-            self.clock.spent += time.monotonic() - t0
+            self.clock.add(time.monotonic() - t0)
             t0 = None
             return self._result(reply, tensors, args, sent, name)
         except wire.Deadline:
@@ -253,7 +260,7 @@ class Client:
                 from None
         finally:
             if t0 is not None:
-                self.clock.spent += time.monotonic() - t0
+                self.clock.add(time.monotonic() - t0)
             self.codec.back = outer_back
 
     def _result(self, reply, tensors, args, sent, name):
