@@ -66,6 +66,7 @@ class Reporter:
         extra = {}
         if self.session is not None and self.session.client.failed:
             extra["sandbox"] = self.session.client.failed
+            extra["sandbox_category"] = self.session.client.failed_category or "your code failed in the sandbox"
         self._emit(event="end", nodeid=nodeid, outcome=outcome, text=text, exc=exc, **extra)
 
     session = None
@@ -79,7 +80,7 @@ class Judge:
 
     def pytest_runtest_setup(self, item):
         self.session.clock.start_test()
-        self.session.client.failed = None
+        self.session.client.failed = self.session.client.failed_category = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):

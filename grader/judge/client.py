@@ -20,6 +20,8 @@ from grader.sandbox.server import describe
 from grader.sandbox.tracking import JudgeTracker
 
 HELLO_S = 120          # start-up: a fresh Python, torch and the student's module imported
+MAX_STARTS = 6         # sandboxes one lab may start: the first, and a restart after each timeout or crash
+WATCH_S = 0.5          # how often the memory watchdog looks, where no control group caps the sandbox
 
 # Exceptions that keep their type on the way out of the sandbox (tests use pytest.raises on these).
 PASSED_THROUGH = ("ValueError", "TypeError", "KeyError", "IndexError", "LookupError", "AttributeError",
@@ -29,19 +31,31 @@ PASSED_THROUGH = ("ValueError", "TypeError", "KeyError", "IndexError", "LookupEr
 
 
 class SandboxError(Exception):
-    """Something went wrong with the student's code as a whole; always fails the test."""
+    """Something went wrong with the student's code as a whole; always fails the test.
+
+    ``category`` is what a hidden test may show: it never holds text the student's code chose
+    (an exception's message, a class name of theirs, an exit code), only what kind of failure it was.
+    """
+
+    category = "your code failed in the sandbox"
+
+    def __init__(self, message: str, category: str | None = None):
+        super().__init__(message)
+        if category is not None:
+            self.category = category
 
 
 class SandboxTimeout(SandboxError):
-    pass
+    def __init__(self, message: str):
+        super().__init__(message, message)          # the clock's own words: no student text
 
 
 class SandboxCrash(SandboxError):
-    pass
+    category = "your code crashed or ended the sandbox process"
 
 
 class SandboxProtocolError(SandboxError):
-    pass
+    category = "the sandbox answered with something that is not data"
 
 
 class StudentCodeError(SandboxError):
@@ -49,7 +63,10 @@ class StudentCodeError(SandboxError):
 
 
 class ModuleLoadError(SandboxError):
-    """The student's module could not be imported in the sandbox."""
+    """The student's module could not be imported in the sandbox (raised afresh for every test, so
+    tracebacks do not pile up)."""
+
+    category = "your module could not be loaded (the public tests show why)"
 
 
 def describe_exit(rc: int | None) -> str:
@@ -70,9 +87,10 @@ def describe_exit(rc: int | None) -> str:
 
 class Clock:
     """Deadlines in the sandbox's time: each test may spend ``test_s`` seconds inside calls into
-    the sandbox, the whole lab ``lab_s``. Time the judge spends between calls (pytest, the tests'
-    own reference code, starting a sandbox) is not the student's and is not counted, so every
-    "timed out" really is ``test_s`` of the student's code, on an idle machine or a busy one."""
+    the sandbox, the whole lab ``lab_s`` (calls and sandbox start-ups together). Time the judge
+    spends between calls (pytest, the tests' own reference code) is not the student's and is not
+    counted, so every "timed out" really is ``test_s`` of the student's code, on an idle machine
+    or a busy one. Start-ups are charged to the lab, not to the test that happened to need one."""
 
     def __init__(self, test_s: float, lab_s: float):
         self.test_s, self.lab_s = test_s, lab_s
@@ -84,19 +102,27 @@ class Clock:
         self.in_test, self.test_spent = True, 0.0
 
     def started(self, seconds: float) -> None:
-        """A (re)start of the sandbox took ``seconds``: outside any call, so nothing to give back."""
+        """A (re)start of the sandbox took ``seconds``: the lab's time, not the test's."""
+        self.spent += seconds
 
     def add(self, seconds: float) -> None:
         """A call into the sandbox took ``seconds``."""
         self.spent += seconds
         self.test_spent += seconds
 
+    def lab_left(self) -> float:
+        return max(self.lab_s - self.spent, 0.0)
+
+    def lab_deadline(self) -> float:
+        return time.monotonic() + self.lab_left()
+
     def deadline(self) -> tuple[float, str]:
-        left_lab = self.lab_s - self.spent
+        left_lab = self.lab_left()
         now = time.monotonic()
         if self.in_test and self.test_s - self.test_spent <= left_lab:
             return now + max(self.test_s - self.test_spent, 0.0), f"timed out after {self.test_s:g} s"
-        return now + max(left_lab, 0.0), f"the lab's time budget ({self.lab_s:g} s in the sandbox) is used up"
+        return now + left_lab, (f"the lab's time budget ({self.lab_s:g} s in the sandbox, start-ups included) "
+                                "is used up")
 
 
 class Client:
@@ -111,7 +137,10 @@ class Client:
         self.exceptions = exceptions or {}          # class name -> the lab's declared exception type
         self.jail = None
         self.generation = 0
-        self.load_error: ModuleLoadError | None = None
+        self.load_error_text: str | None = None     # set once the module cannot be loaded: no more starts
+        self.load_error_note = ""
+        self.load_error_category: str | None = None  # where the reason holds no text the student's code chose
+        self.starts = 0
         self.ids = itertools.count(1)
         self.objects: dict[int, object] = {}        # handles we gave out (objects that stay here)
         self.obj_ids = itertools.count(1)
@@ -120,6 +149,7 @@ class Client:
         self.codec = wire.Codec("j", judge_codec_types, local=self._local, remote=self._remote,
                                 own=self._own, tracked=self.tracker)
         self.failed: str | None = None              # set when a sandbox failure hit the current test
+        self.failed_category: str | None = None     # ... and what a hidden test may say about it
         self.sandboxed: bool | None = None
         self.why_not = ""
         self.paths: dict[str, str] = {}             # sandbox path -> the path the student knows
@@ -154,37 +184,81 @@ class Client:
             text = text.replace(inside, outside)
         return text
 
+    def _load_error(self) -> ModuleLoadError:
+        exc = ModuleLoadError(self.load_error_text, self.load_error_category)
+        if self.load_error_note:
+            exc.add_note(self.load_error_note)
+        self._mark(exc)
+        return exc
+
+    def _mark(self, exc: SandboxError) -> None:
+        if self.failed is None:
+            self.failed, self.failed_category = str(exc).splitlines()[0] if str(exc) else "", exc.category
+
     def _ensure(self):
+        """Start the sandbox if none runs. Start-up time is charged to the lab's budget, and a lab
+        may start at most MAX_STARTS sandboxes: a module that is slow to import or dies in every
+        call cannot keep the grader busy for long."""
         __tracebackhide__ = True
-        if self.load_error is not None:
-            self.failed = self.failed or str(self.load_error)
-            raise self.load_error
+        if self.load_error_text is not None:
+            raise self._load_error()
         if self.jail is not None:
             return
-        self.jail = self.start_jail()
-        self.sandboxed, self.why_not = self.jail.sandboxed, self.jail.why
-        self.generation += 1
+        if self.starts >= MAX_STARTS:
+            self.load_error_text = self.load_error_category = (
+                f"the sandbox was started {self.starts} times in this lab (each timeout or crash needs a new "
+                "one); the lab's remaining tests are not run")
+            raise self._load_error()
+        self.starts += 1
+        t0 = time.monotonic()
+        deadline = min(t0 + HELLO_S, self.clock.lab_deadline())
+        try:
+            self.jail = self.start_jail()
+            self.sandboxed, self.why_not = self.jail.sandboxed, self.jail.why
+            self.generation += 1
+            self._hello(deadline)
+        finally:
+            self.clock.started(time.monotonic() - t0)
+
+    def _hello(self, deadline: float) -> None:
+        __tracebackhide__ = True
         try:
             wire.send(self.jail.fd_out, {"op": "hello", "id": 0, **self.hello}, self.codec)
-            doc, tensors = wire.receive(self.jail.reader, time.monotonic() + HELLO_S)
-        except (wire.Closed, wire.Deadline, wire.WireError, OSError) as e:
+            doc, tensors = self._receive(deadline)
+        except (wire.Closed, wire.Deadline, wire.WireError, OSError, SandboxCrash) as e:
             tail = self.jail.output_tail()
-            rc = None if isinstance(e, wire.Deadline) else self.jail.exit_code()
+            if isinstance(e, SandboxCrash):
+                why = str(e)
+            else:
+                why = describe_exit(None if isinstance(e, wire.Deadline) else self.jail.exit_code())
+            if isinstance(e, wire.Deadline) and deadline < time.monotonic() + 1 and self.clock.lab_left() <= 1:
+                why = "the lab's time budget ran out while it started"
             self._drop()
-            msg = f"the sandbox did not start ({describe_exit(rc)})" + (f":\n{tail}" if tail else "")
-            self.load_error = ModuleLoadError(msg)
-            self.failed = self.failed or msg.splitlines()[0]
-            raise self.load_error from None
+            self.load_error_text = f"the sandbox did not start ({why})" + (f":\n{tail}" if tail else "")
+            raise self._load_error() from None
         if "err" in doc:
             err = doc["err"]
             self._drop()
-            self.load_error = ModuleLoadError(self._local_paths(f"your module could not be imported: "
-                                                                f"{err['types'][0]}: {err['msg']}"))
-            if err.get("tb"):
-                self.load_error.add_note(self._local_paths(err["tb"]))
-        if self.load_error is not None:
-            self.failed = self.failed or str(self.load_error)
-            raise self.load_error
+            self.load_error_text = self._local_paths(f"your module could not be imported: "
+                                                     f"{err['types'][0]}: {err['msg']}")
+            self.load_error_note = self._local_paths(err.get("tb") or "")
+            raise self._load_error()
+
+    def _receive(self, deadline: float):
+        """One frame from the sandbox before ``deadline``; where no control group caps the sandbox's
+        memory, the watchdog looks every WATCH_S while we wait."""
+        if not getattr(self.jail, "watchdog", False):
+            return wire.receive(self.jail.reader, deadline)
+        while True:
+            try:
+                return wire.receive(self.jail.reader, min(deadline, time.monotonic() + WATCH_S))
+            except wire.Deadline:
+                if self.jail.over_memory():
+                    self.jail.kill()
+                    raise SandboxCrash(f"your code crashed the sandbox process: killed, all its processes together "
+                                       f"passed the memory cap ({self.jail.memory_mb} MiB)") from None
+                if time.monotonic() >= deadline:
+                    raise
 
     def _drop(self):
         if self.jail is not None:
@@ -195,7 +269,7 @@ class Client:
         self._drop()
 
     def _fail(self, exc: SandboxError, kill: bool = True) -> SandboxError:
-        self.failed = self.failed or str(exc)
+        self._mark(exc)
         if kill:
             self._drop()
         return exc
@@ -204,10 +278,6 @@ class Client:
     def request(self, op: str, name: str, args=(), kwargs=None, handle=None):
         """Run ``op`` (call / new / method / getattr) in the sandbox; returns (value, is_method)."""
         __tracebackhide__ = True
-        if self.jail is None:
-            t_start = time.monotonic()
-            self._ensure()
-            self.clock.started(time.monotonic() - t_start)       # start-up is not the test's time
         self._ensure()
         deadline, why = self.clock.deadline()
         if deadline <= time.monotonic():
@@ -237,7 +307,7 @@ class Client:
             except OSError:
                 raise wire.Closed() from None
             while True:
-                reply, tensors = wire.receive(self.jail.reader, deadline)
+                reply, tensors = self._receive(deadline)
                 if reply.get("op") == "cb":
                     self._callback(reply, tensors)
                     continue
@@ -245,13 +315,18 @@ class Client:
                     break
             self.clock.add(time.monotonic() - t0)
             t0 = None
-            return self._result(reply, tensors, args, sent, name)
+            return self._result(reply, tensors, name)
         except wire.Deadline:
             raise self._fail(SandboxTimeout(why)) from None
+        except SandboxCrash as exc:
+            raise self._fail(exc) from None
         except wire.Closed:
             rc = self.jail.exit_code()
             tail = self.jail.output_tail(600)
             exc = SandboxCrash(describe_exit(rc))
+            if self.jail.hit_memory_cap():
+                exc = SandboxCrash(f"your code crashed the sandbox process: killed, all its processes together "
+                                   f"passed the memory cap ({self.jail.memory_mb} MiB)")
             if tail.strip():
                 exc.add_note("its last output:\n" + tail)
             raise self._fail(exc) from None
@@ -263,16 +338,14 @@ class Client:
                 self.clock.add(time.monotonic() - t0)
             self.codec.back = outer_back
 
-    def _result(self, reply, tensors, args, sent, name):
+    def _result(self, reply, tensors, name):
+        """The call's return value, decoded. Nothing is ever written back into the test's own
+        objects: the sandbox worked on copies, and a test asserts only on what came back."""
         __tracebackhide__ = True
         if "err" in reply:
             raise self._error(reply["err"], name)
         try:
             self.tracker.merge({int(k): v for k, v in (reply.get("logs") or {}).items()})
-            for i, new in self.codec.decode(reply.get("mutated", ["l", []]), tensors):
-                _copy_into(sent[i], new)
-            for i, new in self.codec.decode(reply.get("changed", ["l", []]), tensors):
-                _replace_contents(args[i], new)
             value = self.codec.decode(reply.get("ok"), tensors)
         except (wire.WireError, TypeError, ValueError, IndexError, KeyError) as e:
             raise self._fail(SandboxProtocolError(f"{name}: the sandbox's answer cannot be read: {e}"),
@@ -287,8 +360,9 @@ class Client:
             else [msg]
         if types[0] == "Unsendable":
             exc = SandboxError(f"{name}() returned {msg}, which cannot reach the grader: return a tensor, a "
-                               "number, a string, a list/tuple/dict of those, or one of the lab's own types")
-            self.failed = self.failed or str(exc)
+                               "number, a string, a list/tuple/dict of those, or one of the lab's own types",
+                               f"{name}() returned a value that cannot reach the grader")
+            self._mark(exc)
         elif types[0] in self.exceptions:
             exc = self.exceptions[types[0]](*args)
         else:
@@ -297,8 +371,11 @@ class Client:
                 exc = cls(*args)
             else:
                 what = {"KeyboardInterrupt": " (interrupted)", "SystemExit": " (it tried to exit)"}.get(types[0], "")
-                exc = StudentCodeError(f"your code raised {types[0]}{what}: {msg}")
-                self.failed = self.failed or str(exc)
+                builtin = isinstance(getattr(builtins, types[0], None), type)
+                exc = StudentCodeError(f"your code raised {types[0]}{what}: {msg}",
+                                       f"your code raised {types[0]}{what}" if builtin
+                                       else "your code raised an exception of a class of its own")
+                self._mark(exc)
         tb = self._local_paths(str(err.get("tb", "")))
         if tb:
             exc.add_note(f"raised in your code (in the sandbox):\n{tb}")
@@ -335,33 +412,6 @@ class Client:
             wire.send(self.jail.fd_out, {"re": rid, "method": is_method}, self.codec, ok=value)
         except Exception as e:          # noqa: BLE001 - handed back to the student's code as data
             wire.send(self.jail.fd_out, {"re": rid, "err": describe(e)}, self.codec)
-
-
-def _copy_into(orig, new) -> None:
-    import torch
-
-    if not isinstance(orig, torch.Tensor) or not isinstance(new, torch.Tensor):
-        return
-    with torch.no_grad():
-        if orig.shape != new.shape:
-            orig.resize_(new.shape)
-        orig.copy_(new.to(orig.dtype))
-
-
-def _replace_contents(orig, new) -> None:
-    import collections
-
-    if isinstance(orig, list) and isinstance(new, list):
-        orig[:] = new
-    elif isinstance(orig, collections.deque) and isinstance(new, collections.deque):
-        orig.clear()
-        orig.extend(new)
-    elif isinstance(orig, dict) and isinstance(new, dict):
-        orig.clear()
-        orig.update(new)
-    elif isinstance(orig, set) and isinstance(new, set):
-        orig.clear()
-        orig.update(new)
 
 
 __all__ = ["Client", "Clock", "SandboxError", "SandboxTimeout", "SandboxCrash", "StudentCodeError",

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from grader.judge import proxy
 from grader.judge.client import Client, Clock
-from grader.judge.jail import Jail
+from grader.judge.jail import Jail, Stage
 from grader.labs import ROOT, Lab, get
+from grader.submission_files import UnsafeSubmission
 
 LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeouts in the sandbox
 
@@ -67,9 +68,17 @@ class Session:
                 packages.append((self.impl / dep.name, dep.name))
                 self.notes.append(f"{lab.short} runs with your own {dep.short} module (this copy of the course "
                                   f"has no reference): a bug there can cost {lab.short} points")
-        data = [lab.base / p for p in lab.data]
-        self.client = Client(lambda: Jail(packages, data, lab.memory_mb, sandbox=sandbox),
+        data = [(lab.base / p, p.removeprefix("labs/")) for p in lab.data]
+        self.stage, why = None, ""
+        try:
+            self.stage = Stage(packages, data)
+        except (UnsafeSubmission, OSError) as e:
+            why = str(e) if isinstance(e, UnsafeSubmission) else f"{type(e).__name__}: {e}"
+        self.client = Client(lambda: Jail(self.stage, lab.memory_mb, sandbox=sandbox),
                              hello={}, judge_codec_types=types, clock=self.clock, judge_modules=judge_modules)
+        if self.stage is None:           # one reason for the whole lab; no sandbox is ever started
+            # file names were chosen before grading, never by running code: hidden tests may show them
+            self.client.load_error_text = self.client.load_error_category = f"your files could not be loaded: {why}"
         self.client.paths = {"/p11/impl/": f"{self.impl}/"}
         self.module, remote = proxy.build(self.client, declared_path(lab), modkey)
         types.update(proxy.data_types(self.module))
@@ -88,3 +97,5 @@ class Session:
 
     def close(self) -> None:
         self.client.close()
+        if self.stage is not None:
+            self.stage.close()

@@ -14,10 +14,8 @@ loop. That is fine: it can only change what it answers, and every answer is chec
 """
 from __future__ import annotations
 
-import collections
 import importlib
 import itertools
-import json
 import os
 import sys
 import traceback
@@ -131,10 +129,9 @@ class Server:
     def answer(self, doc, tensors):
         rid = doc.get("id")
         codec = self.codec
-        saved = codec.ids
         try:
             if doc.get("op") == "hello":
-                value, is_method, mutated, changed = self.hello(doc), False, [], []
+                value, is_method = self.hello(doc), False
             else:
                 seen: list = []
                 codec.in_record = seen
@@ -145,25 +142,17 @@ class Server:
                     codec.in_record = None
                 if type(args) is not list or type(kwargs) is not dict:
                     raise wire.WireError("arguments must be a list and a dict")
-                versions = [t._version for t in tensors]
-                # what the call returns that it was given goes back as "your k-th object"
-                codec.ids = {id(o): k for k, o in enumerate(seen) if o is not None}
+                # The arguments are this sandbox's own copies: what the call does to them stays
+                # here. Only the return value goes back (the judge's tests own their inputs); an
+                # argument returned unchanged goes back as "your k-th object", so identity holds.
                 value, is_method = self.handle(doc, args, kwargs)
-                mutated = [[i, t] for i, (t, v) in enumerate(zip(tensors, versions)) if t._version != v]
-                # lists, dicts, sets and deques the call changed in place go back whole (tensors inside
-                # them are covered by ``mutated``)
-                codec.ids = None
-                changed = [[i, a] for i, a in enumerate(args)
-                           if isinstance(a, (list, dict, set, collections.deque))
-                           and not _has_tensor(doc["args"][1][i]) and codec.encode(a)[0] != doc["args"][1][i]]
-                codec.ids = {id(o): k for k, o in enumerate(seen) if o is not None}
+                codec.ids = {id(o): (k, tree) for k, (o, tree) in enumerate(x or (None, None) for x in seen)
+                             if o is not None}
             tensors_out: list = []
             reply = {"re": rid, "method": is_method,
                      "logs": {str(k): v for k, v in self.tracker.take().items()},
                      "ok": codec.encode(value, tensors_out)[0]}
             codec.ids = None
-            reply["mutated"] = codec.encode(mutated, tensors_out)[0]
-            reply["changed"] = codec.encode(changed, tensors_out)[0]
             meta, blobs = wire.pack_tensors(tensors_out)
             reply["tensors"] = meta
             wire.write_frame(self.fd_out, reply, blobs)
@@ -171,8 +160,6 @@ class Server:
             self.tracker.take()
             codec.ids = None
             wire.send(self.fd_out, {"re": rid, "err": describe(e)}, codec)
-        finally:
-            codec.ids = saved
 
     # --- calls back to the judge -------------------------------------------------------------
     def callback(self, **req):
@@ -187,11 +174,6 @@ class Server:
                     raise rebuild_error(doc["err"])
                 return self.codec.decode(doc.get("ok"), tensors), bool(doc.get("method"))
             self.answer(doc, tensors)        # the judge may call us while we wait (nested calls)
-
-
-def _has_tensor(tree) -> bool:
-    text = json.dumps(tree, separators=(",", ":"))
-    return '["T",' in text or '["TK",' in text
 
 
 class JudgeObject:

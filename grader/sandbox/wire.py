@@ -146,8 +146,10 @@ class Codec:
         self.names = {cls: key for key, cls in types.items()}
         self.local, self.remote, self.own, self.tracked = local, remote, own, tracked
         # Identity across one call: the caller notes the containers it sends (``record``), the callee
-        # notes what it decoded (``in_record``) and answers "your k-th object" for any of those it
-        # returns (``ids``); the caller resolves that against its note (``back``).
+        # notes what it decoded and from which tree (``in_record``) and answers "your k-th object"
+        # for any of those it returns unchanged (``ids``; a changed one goes back as its new value,
+        # and nothing is ever written into the caller's objects); the caller resolves that against
+        # its note (``back``).
         self.record = self.ids = self.back = self.in_record = None
 
     # --- encoding ----------------------------------------------------------------------------
@@ -190,7 +192,9 @@ class Codec:
         if isinstance(v, (bytes, bytearray)):
             return ["b", bytes(v).hex()]
         if self.ids is not None and id(v) in self.ids:
-            return ["R", self.ids[id(v)]]          # an object the other side sent us: "your k-th"
+            k, tree = self.ids[id(v)]
+            if _unchanged(self, v, tree):
+                return ["R", k]                    # an object the other side sent us, as it was: "your k-th"
         key = self.names.get(t)
         if key is not None:
             self._note(v)
@@ -237,9 +241,9 @@ class Codec:
         self.in_record.append(None)
         return len(self.in_record) - 1
 
-    def _kept(self, k, obj):
+    def _kept(self, k, obj, tree):
         if k is not None:
-            self.in_record[k] = obj
+            self.in_record[k] = (obj, tree)
         return obj
 
     def _dec(self, n, tensors, depth):
@@ -257,7 +261,7 @@ class Codec:
             return self.back[rest[0]]
         if tag in ("l", "t", "g", "q", "s", "d", "C"):
             k = self._slot()
-            return self._kept(k, self._dec_container(tag, rest, d))
+            return self._kept(k, self._dec_container(tag, rest, d), n)
         return self._dec_leaf(tag, rest, tensors)
 
     def _dec_container(self, tag, rest, d):
@@ -325,6 +329,28 @@ class Codec:
         if cls is None:
             raise WireError(f"{name} is not one of the lab's declared types")
         return cls
+
+
+def _unchanged(codec: Codec, v, tree) -> bool:
+    """True when ``v`` still encodes to the tree it was decoded from (tensor-free values only:
+    a tensor's tree names its place in one frame, so those always go back as values)."""
+    if _has_tensor(tree):
+        return False
+    ids, codec.ids = codec.ids, None
+    try:
+        return codec._enc(v, [], 0) == tree
+    except Unsendable:
+        return False
+    finally:
+        codec.ids = ids
+
+
+def _has_tensor(tree) -> bool:
+    if type(tree) is not list:
+        return False
+    if tree and tree[0] in ("T", "TK") and len(tree) >= 2 and type(tree[1]) is int:
+        return True
+    return any(_has_tensor(x) for x in tree)
 
 
 @functools.lru_cache(maxsize=None)
