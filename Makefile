@@ -11,6 +11,7 @@ MODEL  := labs/lab02_serve_many_loras/model/.stamp
 LAB    ?=
 SUBMISSIONS ?=
 JOBS   ?= 2
+ALLOW_UNSANDBOXED ?=
 export MPLBACKEND := Agg
 # Nothing in this course may reach a model hub.
 export HF_HUB_OFFLINE := 1
@@ -32,7 +33,8 @@ help:
 	@echo "make lab02-setup    install the pinned vLLM (CPU or CUDA build) into .venv"
 	@echo "make lab02-model    build the tiny offline model and its three adapters"
 	@echo "make lab02-capture  record real engine runs into labs/lab02_serve_many_loras/captured/"
-	@echo "make nbgrader-course / nbgrader-release / autograde SUBMISSIONS=DIR   (instructors)"
+	@echo "make nbgrader-course / nbgrader-release / autograde SUBMISSIONS=DIR   (instructors;"
+	@echo "                    autograde refuses to run without a sandbox unless ALLOW_UNSANDBOXED=1)"
 
 # --- environment -------------------------------------------------------------------------
 $(BASE): pyproject.toml grader/deps.py
@@ -98,7 +100,8 @@ nbgrader-release: $(BASE)
 	$(VPY) -m grader.nbgrader_course release
 
 autograde: $(BASE)
-	$(VPY) -m grader.nbgrader_course autograde --submissions "$(SUBMISSIONS)" --jobs $(JOBS)
+	$(VPY) -m grader.nbgrader_course autograde --submissions "$(SUBMISSIONS)" --jobs $(JOBS) \
+	    $(if $(ALLOW_UNSANDBOXED),--allow-unsandboxed)
 
 clean:
 	rm -rf build dist .grade

@@ -46,9 +46,10 @@ def _judged(lab: labs.Lab, impl: Path, digest: str) -> dict | None:
     path = os.environ.get("PHASE11_JUDGED")
     if not path or not Path(path).is_file():
         return None
-    record = json.loads(Path(path).read_text())
-    if record.get("lab") == lab.name and record.get("digest") == digest:
-        return record["summary"]
+    records = json.loads(Path(path).read_text())
+    for record in records if isinstance(records, list) else [records]:
+        if record.get("lab") == lab.name and record.get("digest") == digest:
+            return record["summary"]
     return None
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grader import catalog
+from grader.judge import cgroup
 from grader.labs import ROOT, Lab
 from grader.worker import exception_line
 
@@ -88,6 +89,8 @@ class _Child:
         env.setdefault("MPLBACKEND", "Agg")
         env["PYTHONDONTWRITEBYTECODE"] = "1"     # grading never writes into labs/ (no __pycache__ either)
         env["OMP_NUM_THREADS"] = "1"       # tests use small tensors; two threads crawl on a busy machine
+        # the judge's staging and run folders live in our scratch folder: removed even if it is killed
+        env["TMPDIR"] = self.scratch.name
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(w,),
                                      cwd=self.scratch.name, env=env, preexec_fn=_limits(lab.memory_mb))
         os.close(w)
@@ -131,6 +134,7 @@ class _Child:
             rc = self.proc.wait()
         self.kill()                     # anything left behind in the group
         os.close(self.fd)
+        cgroup.remove_stale(self.proc.pid)      # the sandboxes' control groups of a killed judge
         self.scratch.cleanup()
         return rc
 

@@ -11,6 +11,8 @@ watchdog that sums the resident memory of the sandbox's user id (jail.py), which
 from __future__ import annotations
 
 import os
+import signal
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -136,9 +138,38 @@ class Cgroup:
         except (OSError, ValueError, IndexError):
             return False
 
-    def remove(self) -> None:
-        for d in self.dirs:
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+    def remove(self, wait_s: float = 3.0) -> bool:
+        """Kill what is left inside and remove the group; a group empties a moment after its
+        last process is killed, so this retries for up to ``wait_s``. True when it is gone."""
+        end = time.monotonic() + wait_s
+        while True:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            left = []
+            for d in self.dirs:
+                try:
+                    d.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(d)
+            self.dirs = left
+            if not left or time.monotonic() > end:
+                return not left
+            time.sleep(0.02)
+
+
+def remove_stale(owner_pid: int) -> int:
+    """Remove the groups a judge process (``owner_pid``) made and could not remove (it was killed)."""
+    found = _bases()
+    if found is None:
+        return 0
+    version, bases = found
+    n = 0
+    for base in bases:
+        for d in base.glob(f"phase11-*-{owner_pid}"):
+            n += Cgroup(version, [d], 0).remove()
+    return n

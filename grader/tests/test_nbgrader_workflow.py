@@ -30,6 +30,7 @@ from grader import nbgrader_course as nbc
 from grader.labs import ROOT, Lab
 from grader.tests.nbgrader_cases import submissions as S
 
+TAMPER_MARK = "p11-tamper-marker"
 CELL_TIMEOUT = 10                    # walkthrough cells; check cells get their lab's limit + a margin
 ROBUST_PREFERENCE = ("lab03", "lab04", "lab01", "lab02")     # quickest labs first
 GRADED_BY_GRADER = ("ref", "stub", "mutant")
@@ -81,6 +82,13 @@ def batch(tmp_path_factory) -> Batch:
     S.break_notebook(S.make(rel, subs, "malformed", robust) / f"{robust.name}.ipynb")
     missing = S.make(rel, subs, "missing", robust)
     (missing / f"{robust.name}.ipynb").rename(missing / "Untitled.ipynb")
+    # submissions that try the grader around the sandbox (issue 1, part 2)
+    evil = S.make(rel, subs, "linked", robust)
+    robust.stub_path(evil).unlink()
+    robust.stub_path(evil).symlink_to(f"/proc/self/cwd/solutions/{robust.name}/{robust.module}.py")
+    (S.make(rel, subs, "dangling", robust) / "notes.txt").symlink_to("/nonexistent/notes.txt")
+    S.make(rel, subs, "tamper", robust, extra_cell=S.TAMPER_CELL.format(course=str(course), marker=TAMPER_MARK,
+                                                                       root=str(ROOT)))
 
     outcomes = {(o.student, o.lab): o for o in nbc.autograde(subs, course, jobs=2)}
 
@@ -135,7 +143,10 @@ def test_points_come_from_the_catalog_in_notebook_and_gradebook(batch):
 def test_config_has_absolute_gradebook_kernel_timeout_path_and_keeps_student_modules(batch):
     cfg = nbc.load_config(batch.course)
     assert cfg.CourseDirectory.db_url == f"sqlite:///{batch.course}/gradebook.db"
-    assert cfg.Execute.kernel_name == "python3" and cfg.Execute.timeout == CELL_TIMEOUT
+    assert cfg.Execute.kernel_name == nbc.JAILED_KERNEL and cfg.Execute.timeout == CELL_TIMEOUT
+    assert cfg.KernelManager.transport == "ipc"                 # the jailed kernel has no network
+    spec = json.loads((batch.course / "kernels" / nbc.JAILED_KERNEL / "kernel.json").read_text())
+    assert spec["argv"][1:] == ["-m", "grader.judge.kernel_jail", "{connection_file}"]
     assert cfg.Autograde.exclude_overwriting == {lab.name: nbc.student_modules(lab) for lab in batch.labs}
     for lab in batch.labs:
         assert nbc.student_modules(lab)[0] == f"{lab.name}/{lab.module}.py"
@@ -288,13 +299,46 @@ def test_feedback_for_failing_hidden_tests_shows_hints_only(batch):
     assert checked, "no failing hidden test was seen in any feedback"
 
 
-def test_feedback_that_would_show_hidden_test_files_is_withheld(batch):
+def test_a_notebook_cannot_read_the_hidden_tests(batch):
+    """The kernel is jailed: the course's hidden tests are not there to print (nothing to withhold)."""
     lab = batch.robust
     o = batch.outcomes[("peek", lab.name)]
     assert o.status == "graded" and o.score == o.max_score
-    assert any(n.startswith("feedback withheld") for n in o.notes), o.notes
-    assert not (batch.course / "feedback" / "peek" / lab.name / f"{lab.name}.html").exists()
-    assert (batch.course / "feedback" / "ref" / lab.name / f"{lab.name}.html").is_file()
+    assert nbc.feedback_leaks(batch.course, lab, "peek") == []
+    peeked = next(c for c in autograded_nb(batch, "peek", lab).cells if c.source == S.PEEK_CELL)
+    assert "def test" not in json.dumps(peeked.outputs)
+    assert (batch.course / "feedback" / "peek" / lab.name / f"{lab.name}.html").is_file()
+
+
+def test_linked_or_special_files_reject_that_submission_only(batch):
+    lab = batch.robust
+    for student, name in (("linked", f"{lab.module}.py"), ("dangling", "notes.txt")):
+        o = batch.outcomes[(student, lab.name)]
+        assert o.status == "rejected" and f"{name} is a symbolic link" in o.message, o
+        assert not (batch.course / "feedback" / student / lab.name).exists()
+    assert batch.outcomes[("ref", lab.name)].status == "graded"
+
+
+def test_a_notebook_kernel_cannot_write_outside_or_outlive_autograde(batch):
+    lab = batch.robust
+    o = batch.outcomes[("tamper", lab.name)]
+    assert o.status == "graded" and o.score == 0, o          # the stub, whatever the kernel did
+    assert not list(batch.course.rglob(TAMPER_MARK)) and not (Path("/tmp") / TAMPER_MARK).exists()
+    cell = next(c for c in autograded_nb(batch, "tamper", lab).cells if "31337" in c.source)
+    text = json.dumps(cell.outputs)
+    assert "WROTE" not in text.replace(f"WROTE /tmp/{TAMPER_MARK}", "")      # its private /tmp only
+    assert "SEES" in text and " True" not in text             # no course folder, solutions or hidden tests
+    survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and "31337" in _cmdline(p)]
+    assert survivors == []
+    rows = [r for r in csv_rows(batch.course / "grades.csv") if r.get("student_id") == "tamper"]
+    assert rows and all(float(r["score"] or 0) == 0 for r in rows), rows
+
+
+def _cmdline(p: Path) -> str:
+    try:
+        return (p / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_committed_notebooks_have_an_up_to_date_graded_section():

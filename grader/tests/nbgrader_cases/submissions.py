@@ -37,6 +37,24 @@ def first_mutant(lab: Lab) -> mutants.Mutant | None:
     """The first mutant that public tests let through (so hidden tests must catch it)."""
     return next((m for m in mutants.mutants_for(lab) if m.public_passes), None)
 
+# A kernel that tries what a determined student would: its own survivor, the gradebook, a file in
+# another submission of the same student, the reference module. ``{course}`` and ``{marker}`` are
+# filled in by the test.
+TAMPER_CELL = """import os, subprocess, pathlib
+subprocess.Popen(["sleep", "31337"], start_new_session=True)
+course = pathlib.Path({course!r})
+for target in (course / "gradebook.db", course / "submitted" / "tamper" / {marker!r},
+               course / "source" / {marker!r}, pathlib.Path("/tmp") / {marker!r}):
+    try:
+        with open(target, "a") as f:
+            f.write("x")
+        print("WROTE", target)
+    except OSError as e:
+        print("refused", target, type(e).__name__)
+for secret in [course / "source", pathlib.Path({root!r}) / "solutions", pathlib.Path({root!r}) / "grader" / "hidden"]:
+    print("SEES", secret, secret.exists())
+"""
+
 
 def mutant_module(lab: Lab, mutant: mutants.Mutant) -> str:
     with tempfile.TemporaryDirectory() as tmp:
