@@ -17,7 +17,7 @@ from pathlib import Path
 
 from grader.sandbox import wire
 from grader.sandbox.server import describe
-from grader.sandbox.tracking import JudgeTracker
+from grader.sandbox.track_hooks import JudgeTracker
 
 HELLO_S = 120          # start-up: a fresh Python, torch and the student's module imported
 MAX_STARTS = 6         # sandboxes one lab may start: the first, and a restart after each timeout or crash

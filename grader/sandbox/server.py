@@ -21,7 +21,7 @@ import sys
 import traceback
 
 from grader.sandbox import wire
-from grader.sandbox.tracking import SandboxTracker
+from grader.sandbox.track_hooks import SandboxTracker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMPORTLIB = os.path.dirname(importlib.__file__)

@@ -31,9 +31,8 @@ import os
 import pathlib
 import select
 import struct
+import sys
 import time
-
-import torch
 
 MAGIC = 0x5011
 HEADER = struct.Struct(">IIQ")
@@ -41,9 +40,28 @@ MAX_JSON = 64 << 20           # one frame's JSON part
 MAX_BLOB = 1 << 30            # one frame's tensors
 MAX_DEPTH = 200
 
-DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
-    torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)}
+DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool",
+               "complex64", "complex128")
+# Values that stand for themselves in JSON: a list of only these crosses without a per-item walk.
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
+def _torch():
+    """torch, imported on first need: a side that never sees a tensor (labs 02-04) never pays for it."""
+    import torch
+
+    return torch
+
+
+@functools.lru_cache(maxsize=None)
+def dtypes() -> dict:
+    torch = _torch()
+    return {name: getattr(torch, name) for name in DTYPE_NAMES}
+
+
+def _is_tensor(v) -> bool:
+    torch = sys.modules.get("torch")          # no torch loaded here: no value can be a tensor
+    return torch is not None and isinstance(v, torch.Tensor)
 
 
 class WireError(Exception):
@@ -62,51 +80,61 @@ class Closed(Exception):
 # Frames
 # --------------------------------------------------------------------------------------------
 
-def write_frame(fd: int, doc: dict, blobs: list[bytes]) -> None:
+def write_frame(fd: int, doc: dict, blobs: list) -> None:
+    """Header, JSON and each tensor's bytes in one ``writev`` where the pipe takes them: the tensors'
+    own memory is written, never joined into one more copy."""
     body = json.dumps(doc, separators=(",", ":"), allow_nan=True).encode()
-    blob = b"".join(blobs)
-    data = HEADER.pack(MAGIC, len(body), len(blob)) + body + blob
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    views = [memoryview(b).cast("B") for b in blobs if len(b)]
+    parts = [HEADER.pack(MAGIC, len(body), sum(len(v) for v in views)) + body, *views]
+    while parts:
+        n = os.writev(fd, parts[:512])
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts.pop(0)
+        if n:
+            parts[0] = memoryview(parts[0])[n:]
 
 
 class Reader:
-    """Frames from one file descriptor, read in large chunks (one system call per frame, usually)."""
+    """Frames from one file descriptor, each read straight into a buffer of its own size. A read cut
+    short by a deadline resumes where it stopped on the next call."""
 
     def __init__(self, fd: int):
         self.fd = fd
-        self.buf = bytearray()
+        self.head = bytearray()
+        self.body: bytearray | None = None      # the frame being read: JSON then tensor bytes
+        self.pos = 0
+        self.n_json = 0
 
-    def _fill(self, need: int, deadline: float | None) -> None:
-        while len(self.buf) < need:
-            if deadline is not None:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
-                    raise Deadline()
-                ready, _, _ = select.select([self.fd], [], [], wait)
-                if not ready:
-                    raise Deadline()
-            chunk = os.read(self.fd, max(need - len(self.buf), 1 << 16))
+    def _wait(self, deadline: float | None) -> None:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([self.fd], [], [], wait)[0]:
+                raise Deadline()
+
+    def frame(self, deadline: float | None = None) -> tuple[dict, memoryview]:
+        """One frame, or Deadline when ``deadline`` (time.monotonic()) passes first, however the bytes trickle."""
+        while self.body is None:
+            self._wait(deadline)
+            chunk = os.read(self.fd, HEADER.size - len(self.head))
             if not chunk:
                 raise Closed()
-            self.buf += chunk
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def frame(self, deadline: float | None = None) -> tuple[dict, bytes]:
-        """One frame, or Deadline when ``deadline`` (time.monotonic()) passes first, however the bytes trickle."""
-        self._fill(HEADER.size, deadline)
-        magic, n_json, n_blob = HEADER.unpack(self.buf[:HEADER.size])
-        if magic != MAGIC or n_json > MAX_JSON or n_blob > MAX_BLOB:
-            raise WireError(f"bad frame header (magic {magic:#x}, {n_json} B of JSON, {n_blob} B of tensors)")
-        self._fill(HEADER.size + n_json + n_blob, deadline)
-        self._take(HEADER.size)
-        body, blob = self._take(n_json), self._take(n_blob)
+            self.head += chunk
+            if len(self.head) == HEADER.size:
+                magic, n_json, n_blob = HEADER.unpack(self.head)
+                if magic != MAGIC or n_json > MAX_JSON or n_blob > MAX_BLOB:
+                    raise WireError(f"bad frame header (magic {magic:#x}, {n_json} B of JSON, {n_blob} B of tensors)")
+                self.body, self.pos, self.n_json = bytearray(n_json + n_blob), 0, n_json
+        view = memoryview(self.body)
+        while self.pos < len(self.body):
+            self._wait(deadline)
+            n = os.readv(self.fd, [view[self.pos:]])
+            if not n:
+                raise Closed()
+            self.pos += n
+        buf, n_json = self.body, self.n_json
+        self.head, self.body, self.pos = bytearray(), None, 0
+        body, blob = bytes(memoryview(buf)[:n_json]), memoryview(buf)[n_json:]
         try:
             doc = json.loads(body)
         except ValueError as e:
@@ -158,16 +186,24 @@ class Codec:
         return self._enc(value, tensors, 0), tensors
 
     def _enc(self, v, tensors, depth):
+        t = type(v)
+        if t in _PLAIN:
+            return v
         if depth > MAX_DEPTH:
             raise Unsendable("a value nested more than 200 levels deep")
-        t = type(v)
-        if v is None or t in (bool, int, str):
-            return v
-        if t is float:
-            return v
+        if t is list or t is tuple:                  # the common containers first, without hooks
+            if self.ids is not None and id(v) in self.ids:
+                k, tree = self.ids[id(v)]
+                if _unchanged(self, v, tree):
+                    return ["R", k]
+            self._note(v)
+            tag = "l" if t is list else "t"
+            if all(type(x) in _PLAIN for x in v):
+                return [tag, list(v)]
+            return [tag, [self._enc(x, tensors, depth + 1) for x in v]]
         if isinstance(v, bool):
             return bool(v)
-        if isinstance(v, torch.Tensor):
+        if _is_tensor(v):
             if self.tracked is not None:
                 mark = self.tracked.encode(v)
                 if mark is not None:
@@ -175,17 +211,15 @@ class Codec:
                     return ["TK", len(tensors) - 1, *mark]
             tensors.append(v)
             return ["T", len(tensors) - 1]
-        if isinstance(v, int):                       # IntEnum, numpy ints: their value
+        if t.__module__ == "numpy":
+            return self._numpy(v, tensors)
+        if isinstance(v, int):                       # IntEnum and other int subclasses: their value
             return int(v)
         if isinstance(v, float):
             return float(v)
         if isinstance(v, str):
             return str(v)
-        if hasattr(v, "__index__") and type(v).__module__ == "numpy":
-            return int(v)
-        if type(v).__module__ == "numpy" and hasattr(v, "dtype") and getattr(v, "ndim", None) == 0:
-            return float(v)
-        if isinstance(v, torch.dtype):
+        if t.__module__ == "torch" and isinstance(v, _torch().dtype):
             return ["dt", str(v).removeprefix("torch.")]
         if isinstance(v, pathlib.PurePath):
             return ["P", str(v)]
@@ -215,6 +249,8 @@ class Codec:
         if isinstance(v, collections.deque):
             return ["q", [self._enc(x, tensors, depth + 1) for x in v]]
         if isinstance(v, list):
+            if all(type(x) in _PLAIN for x in v):    # the common case, in one pass
+                return ["l", list(v)]
             return ["l", [self._enc(x, tensors, depth + 1) for x in v]]
         if isinstance(v, tuple):                     # torch.Size and undeclared NamedTuples too
             return ["t", [self._enc(x, tensors, depth + 1) for x in v]]
@@ -225,6 +261,27 @@ class Codec:
             return ["s", [self._enc(x, tensors, depth + 1) for x in v]]
         if isinstance(v, collections.abc.Iterator):  # a generator, map(...), iter(list): its items, once
             return ["g", [self._enc(x, tensors, depth + 1) for x in v]]
+        raise Unsendable(f"a {_type_name(v)}")
+
+    def _numpy(self, v, tensors):
+        """numpy values arrive as what they are: a scalar as the Python number it equals (a bool as
+        a bool), an array (0-d included) as a numpy array of the same dtype and shape."""
+        import numpy as np
+
+        if isinstance(v, np.ndarray):
+            name = v.dtype.name
+            if name not in DTYPE_NAMES or name == "bfloat16":
+                raise Unsendable(f"a numpy array of dtype {v.dtype}")
+            tensors.append(_torch().from_numpy(v if v.flags.c_contiguous else v.copy(order="C")))
+            return ["N", len(tensors) - 1]
+        if isinstance(v, np.bool_):
+            return bool(v)
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, np.floating):
+            return float(v)
+        if isinstance(v, np.complexfloating):
+            return ["c", float(v.real), float(v.imag)]
         raise Unsendable(f"a {_type_name(v)}")
 
     def _note(self, v):
@@ -266,9 +323,15 @@ class Codec:
 
     def _dec_container(self, tag, rest, d):
         if tag == "l":
-            return [d(x) for x in _items(rest)]
+            items = _items(rest)
+            if all(type(x) in _PLAIN for x in items):
+                return list(items)
+            return [d(x) for x in items]
         if tag == "t":
-            return tuple(d(x) for x in _items(rest))
+            items = _items(rest)
+            if all(type(x) in _PLAIN for x in items):
+                return tuple(items)
+            return tuple(d(x) for x in items)
         if tag == "g":
             return iter([d(x) for x in _items(rest)])
         if tag == "q":
@@ -300,10 +363,17 @@ class Codec:
             if self.tracked is None or len(rest) != 3:
                 return t
             return self.tracked.decode(t, rest[1], rest[2])
+        if tag == "N":
+            t = tensors[_index(rest, tensors)]
+            return t.detach().numpy()
+        if tag == "c":
+            if len(rest) != 2 or not all(type(x) in (int, float) for x in rest):
+                raise WireError("bad complex number")
+            return complex(rest[0], rest[1])
         if tag == "dt":
-            if len(rest) != 1 or rest[0] not in DTYPES:
+            if len(rest) != 1 or rest[0] not in DTYPE_NAMES:
                 raise WireError(f"unknown dtype {rest!r}")
-            return DTYPES[rest[0]]
+            return dtypes()[rest[0]]
         if tag == "P":
             return pathlib.Path(_str(rest))
         if tag == "b":
@@ -404,7 +474,12 @@ def _type_name(v) -> str:
 # Tensors: raw bytes with dtype and shape, rebuilt with torch.frombuffer (no pickle)
 # --------------------------------------------------------------------------------------------
 
-def pack_tensors(tensors: list) -> tuple[list, list[bytes]]:
+def pack_tensors(tensors: list) -> tuple[list, list]:
+    """(table, buffers): each tensor's dtype, shape and size, and its bytes as a buffer of its own
+    memory (a copy only where it is not contiguous, dense and on the CPU)."""
+    if not tensors:
+        return [], []
+    torch = _torch()
     meta, blobs = [], []
     for t in tensors:
         t = t.detach()
@@ -414,30 +489,41 @@ def pack_tensors(tensors: list) -> tuple[list, list[bytes]]:
             t = t.to_dense() if t.layout != torch.strided else t
             t = t.cpu()
         name = str(t.dtype).removeprefix("torch.")
-        if name not in DTYPES:
+        if name not in DTYPE_NAMES:
             raise Unsendable(f"a tensor of dtype {t.dtype}")
-        raw = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        if t.is_conj():
+            t = t.resolve_conj()
+        if t.is_neg():
+            t = t.resolve_neg()
+        raw = t.contiguous().reshape(-1).view(torch.uint8).numpy() if t.numel() else b""
         meta.append([name, list(t.shape), len(raw), bool(t.requires_grad)])
         blobs.append(raw)
     return meta, blobs
 
 
-def unpack_tensors(meta, blob: bytes) -> list:
+def unpack_tensors(meta, blob) -> list:
+    """Tensors over ``blob`` (one frame's buffer): views of it, no copy."""
     if type(meta) is not list:
         raise WireError("bad tensor table")
+    if not meta:
+        if len(blob):
+            raise WireError("trailing bytes after the tensors")
+        return []
+    torch = _torch()
+    types = dtypes()
     out, pos = [], 0
     for m in meta:
-        if type(m) is not list or len(m) != 4 or m[0] not in DTYPES or type(m[1]) is not list \
+        if type(m) is not list or len(m) != 4 or m[0] not in types or type(m[1]) is not list \
                 or not all(type(s) is int and s >= 0 for s in m[1]) or type(m[2]) is not int:
             raise WireError("bad tensor entry")
-        dtype, shape, size = DTYPES[m[0]], m[1], m[2]
+        dtype, shape, size = types[m[0]], m[1], m[2]
         n = math.prod(shape)
         if size != n * dtype.itemsize or pos + size > len(blob):
             raise WireError("tensor size does not match its shape")
         if n == 0:
             t = torch.empty(shape, dtype=dtype)
         else:
-            t = torch.frombuffer(bytearray(blob[pos:pos + size]), dtype=dtype).reshape(shape)
+            t = torch.frombuffer(blob, dtype=dtype, count=n, offset=pos).reshape(shape)
         if m[3] and t.is_floating_point():
             t.requires_grad_(True)
         out.append(t)
