@@ -18,13 +18,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # `import grader` (the course's tooling) from any target, notebook kernel or test.
 export PYTHONPATH := $(CURDIR)
-.PHONY: suite-present help grade test release reset stubs bench-lab01 bench-lab04 bench-grade lab02-setup lab02-model \
+.PHONY: suite-present help grade test test-lab release reset stubs bench-lab01 bench-lab04 bench-grade lab02-setup lab02-model \
         lab02-capture nbgrader-course nbgrader-release autograde notebooks clean
 
 help:
 	@echo "make grade          grade labs/ (a score table; never writes into labs/)"
 	@echo "make test           the course's own test suite (installs the lab02 engine too)"
 	@echo "make stubs          maintainers: regenerate stubs, notebook graded cells, public-test fingerprints"
+	@echo "make test-lab LAB=lab01  one lab's public tests with plain pytest, in-process (prints shown)"
 	@echo "make reset LAB=name restore one lab's stub (your file is backed up first)"
 	@echo "make release        build the student release in dist/student/"
 	@echo "make bench-lab01    lab01 benchmark (table + PNG in build/bench/)"
@@ -53,6 +54,12 @@ lab02-setup: $(LAB02)
 # --- students ----------------------------------------------------------------------------
 grade: $(BASE)
 	$(VPY) -m grader --impl labs $(if $(LAB),--lab $(LAB))
+
+# The public tests of one lab, run by plain pytest in this process (no sandbox, no hidden tests):
+# quick to iterate with, prints shown as they happen (-s). `make grade` is what counts.
+test-lab: $(BASE)
+	@test -n "$(LAB)" || { echo "usage: make test-lab LAB=lab01"; exit 2; }
+	PYTHONPATH=labs:. $(VPY) -m pytest -q -s -p no:cacheprovider $(wildcard labs/$(LAB)*/tests)
 
 reset: $(BASE)
 	$(VPY) -m grader.reset $(LAB)

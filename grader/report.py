@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from grader.labs import ROOT
-from grader.run import LabRun
+from grader.run import LabRun, stub_todos
 
 
 def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
@@ -30,10 +30,22 @@ def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
 
 
 def _first_todo(run: LabRun) -> str:
-    """The lowest-numbered TODO a failing test ran into: where the student should go next."""
-    todos = [r.todo for r in run.results if r.todo]
-    nums = [int(m.group(1)) if (m := re.search(r"TODO (\d+)", t)) else 10**6 for t in todos]
-    return min(zip(nums, todos))[1] if todos else ""
+    """The lowest-numbered TODO among the functions failing tests called (or stopped at): where the
+    student should go next, whether that TODO is still a stub or is written but wrong."""
+    by_name = {}
+    for msg in stub_todos(run.lab):
+        m = re.match(r".*? TODO (\d+): (\w+)", msg)
+        if m:
+            by_name[m.group(2)] = (int(m.group(1)), msg)
+    found = []
+    for r in run.results:
+        if r.passed:
+            continue
+        if r.todo:
+            m = re.search(r"TODO (\d+)", r.todo)
+            found.append((int(m.group(1)) if m else 10**6, r.todo))
+        found += [by_name[c] for c in r.called if c in by_name]
+    return min(found)[1] if found else ""
 
 
 def _common_reason(failed: list[dict]) -> str:

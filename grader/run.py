@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grader import catalog
 from grader.judge import cgroup
+from grader.judge.client import HELLO_S
 from grader.labs import ROOT, Lab
 from grader.worker import exception_line
 
@@ -39,6 +40,7 @@ class TestResult:
     reason: str = "not run"          # one line, safe to show (hints only for hidden tests)
     detail: str = ""                 # full pytest report, public tests only
     todo: str = ""                   # a stub's NotImplementedError message, if that is why it failed
+    called: tuple = ()               # the student's functions a failing case called
     cases: int = 0
 
 
@@ -74,7 +76,8 @@ def _describe_exit(rc: int) -> str:
 class _Child:
     """One worker process and its results pipe."""
 
-    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log, sandbox: bool | str = True):
+    def __init__(self, lab: Lab, impl_root: Path, nodeids: list[str], log, sandbox: bool | str = True,
+                 stop_at_hidden_failure: bool = False):
         self.nonce = secrets.token_hex(16)
         r, w = os.pipe()
         fields = {**asdict(lab), "base": str(lab.base)}
@@ -82,7 +85,7 @@ class _Child:
         cmd = [sys.executable, "-P", "-s", "-m", "grader.worker", "--impl", str(impl_root), "--results-fd", str(w),
                "--timeout", str(lab.timeout_s), "--ini", str(ROOT / "grader" / "grading.ini"),
                "--rootdir", str(ROOT), "--lab", json.dumps(fields), *{True: [], False: ["--no-sandbox"], "direct": ["--direct"]}[sandbox],
-               *nodeids]
+               *(["--stop-at-hidden-failure"] if stop_at_hidden_failure else []), *nodeids]
         self.scratch = tempfile.TemporaryDirectory(prefix="phase11-judge-")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
@@ -161,9 +164,11 @@ def stub_todos(lab: Lab) -> set[str]:
 
 
 def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden"),
-            sandbox: bool | str = True) -> LabRun:
+            sandbox: bool | str = True, stop_at_hidden_failure: bool = False) -> LabRun:
     """sandbox: True (the student's module in a sandbox), False (out of process, no sandbox), or
-    "direct" (imported into the judge: the benchmark's baseline only, never for grading)."""
+    "direct" (imported into the judge: the benchmark's baseline only, never for grading).
+    stop_at_hidden_failure: every public test, hidden ones up to the first that fails (the
+    course's own mutant check needs no more; never for grading a student)."""
     start = time.monotonic()
     items = catalog.discover(lab, kinds)
     results = {it.name: TestResult(it) for it in items}
@@ -172,7 +177,8 @@ def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidd
     log = tempfile.TemporaryFile()
     restarts = 0
     while remaining and restarts <= len(items):
-        child = _Child(lab, impl_root, [it.nodeid for it in remaining], log, sandbox)
+        child = _Child(lab, impl_root, [it.nodeid for it in remaining], log, sandbox, stop_at_hidden_failure)
+        stopped = False
         current: str | None = None          # nodeid of the test running now
         deadline = time.monotonic() + COLLECT_S
         finished_any = False
@@ -193,7 +199,11 @@ def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidd
             if kind == "start":
                 current = ev["nodeid"]
                 deadline = now + lab.timeout_s + _grace(lab.timeout_s)
+            elif kind == "alive":           # around a sandbox start-up: trusted time, not the test's
+                allow = HELLO_S if ev.get("starting") else lab.timeout_s
+                deadline = max(deadline, now + allow + _grace(lab.timeout_s))
             elif kind == "session":
+                stopped = bool(ev.get("stopped"))
                 for note in [ev.get("sandbox") or "", *ev.get("notes", [])]:
                     if note and note not in notes:
                         notes.append(str(note))
@@ -226,6 +236,10 @@ def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidd
             for it in left:
                 results[it.name].reason = _describe_exit(rc) + " before any test ran"
             break
+        if stopped and current is None:
+            for it in left:
+                results[it.name].reason = "not run (stopped at the first hidden failure)"
+            break
         remaining = left
         restarts += 1
     log.close()
@@ -250,13 +264,13 @@ def _grace(timeout_s: int) -> int:
     return min(10, max(2, timeout_s // 2))
 
 
-def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True) -> dict:
+def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hidden_failure: bool = False) -> dict:
     """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
     from grader import manifest
     from grader.report import lab_summary
 
     kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
-    run = run_lab(lab, impl_root, kinds, sandbox)
+    run = run_lab(lab, impl_root, kinds, sandbox, stop_at_hidden_failure)
     if not lab.stub_path(impl_root).exists():
         run.notes.append(f"no {lab.stub_path(impl_root)}: nothing to grade there")
     edits = manifest.edited(lab)
@@ -278,6 +292,8 @@ def _record(results: dict[str, TestResult], ev: dict, timeout_s: int) -> None:
     first = res.cases == 0
     res.cases += 1
     outcome = ev.get("outcome")
+    if isinstance(ev.get("called"), list):
+        res.called = tuple(sorted(set(res.called) | {str(c) for c in ev["called"]}))
     if outcome == "passed":
         if first:
             res.passed, res.reason = True, "passed"

@@ -18,6 +18,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'grader.testing' has no attribute {name!r}")
 
 
+def inputs_changed(fn) -> list[str]:
+    """The arguments the student's code behind ``fn`` (a lab function or object) changed in place
+    during the current test, one line each; [] when none (or when ``fn`` runs in this process,
+    where a test compares its inputs with copies instead).
+
+    The judge never writes the sandbox's changes back into a test's objects, so a test that
+    checks "inputs untouched" asks this."""
+    client = getattr(fn, "_client", None) or getattr(type(fn), "_p11_client", None)
+    return list(getattr(client, "changed_inputs", []))
+
+
 def calls(obj, script):
     """Run ``script`` — a list of ``(method or attribute name, args tuple)`` — on ``obj``, in order.
 

@@ -60,10 +60,16 @@ class Reporter:
 
     def pytest_runtest_logfinish(self, nodeid, location):
         outcome, text = self._worst.pop(nodeid, ("passed", ""))
+        printed = self.session.client.printed if self.session is not None else ""
+        if outcome != "passed" and printed and "/grader/hidden/" not in f"/{nodeid}":
+            # like pytest's "Captured stdout call"; run.py never shows a hidden test's text
+            text = f"{text}\n----- what your code printed during this test -----\n{printed}"
         exc = ""
         if outcome == "failed":
             exc = exception_line(text)
         extra = {}
+        if self.session is not None and outcome != "passed":
+            extra["called"] = sorted(self.session.client.called)
         if self.session is not None and self.session.client.failed:
             extra["sandbox"] = self.session.client.failed
             extra["sandbox_category"] = self.session.client.failed_category or "your code failed in the sandbox"
@@ -81,11 +87,21 @@ class Judge:
     def pytest_runtest_setup(self, item):
         self.session.clock.start_test()
         self.session.client.failed = self.session.client.failed_category = None
+        self.session.client.printed = ""
+        self.session.client.called = set()
+        self.session.client.changed_inputs = []
+
+    stop_at_hidden_failure = False
+    stopped = False
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         rep = outcome.get_result()
+        if self.stop_at_hidden_failure and rep.failed and \
+                Path(str(item.path)).is_relative_to(self.session.lab.hidden_tests):
+            item.session.shouldstop = "stopped at the first hidden failure (the course's mutant check)"
+            self.stopped = True
         failed = self.session.client.failed
         if call.when == "call" and failed and rep.passed:
             # the test caught the sandbox's failure itself (a broad except, pytest.raises(Exception))
@@ -113,6 +129,8 @@ def main() -> int:
     ap.add_argument("--no-sandbox", action="store_true")
     ap.add_argument("--direct", action="store_true",
                     help="benchmark only (grader/bench_grade.py): import the module here, as before the sandbox")
+    ap.add_argument("--stop-at-hidden-failure", action="store_true",
+                    help="the course's mutant check: every public test, hidden tests up to the first failure")
     ap.add_argument("nodeids", nargs="+")
     args = ap.parse_args()
 
@@ -135,13 +153,17 @@ def main() -> int:
         return int(pytest.main(pytest_args, plugins=[reporter]))
     session = Session(lab, Path(args.impl), sandbox=not args.no_sandbox)
     reporter.session = session
+    session.client.on_start = lambda starting: reporter._emit(event="alive", starting=starting)
     # pytest-timeout guards the judge's own code; the sandbox's deadline (the lab's timeout) comes first.
     pytest_args = [*PYTEST_OPTIONS, "-c", args.ini, "--rootdir", args.rootdir,
                    f"--timeout={args.timeout + JUDGE_SLACK_S}", "--timeout-method=signal", *args.nodeids]
+    judge = Judge(session)
+    judge.stop_at_hidden_failure = args.stop_at_hidden_failure
     try:
-        code = int(pytest.main(pytest_args, plugins=[reporter, Judge(session)]))
+        code = int(pytest.main(pytest_args, plugins=[reporter, judge]))
     finally:
-        reporter._emit(event="session", notes=session.notes, sandbox=session.sandbox_note())
+        reporter._emit(event="session", notes=session.notes, sandbox=session.sandbox_note(),
+                       stopped=judge.stopped)
         session.close()
     # Every result is out and the sandbox is gone: skip the interpreter's teardown (with torch
     # loaded it costs most of a second per lab, for nothing).

@@ -20,6 +20,7 @@ from grader.sandbox.server import describe
 from grader.sandbox.track_hooks import JudgeTracker
 
 HELLO_S = 120          # start-up: a fresh Python, torch and the student's module imported
+PRINTED_CHARS = 16000  # of the student's prints kept per test
 MAX_STARTS = 6         # sandboxes one lab may start: the first, and a restart after each timeout or crash
 WATCH_S = 0.5          # how often the memory watchdog looks, where no control group caps the sandbox
 
@@ -87,16 +88,23 @@ def describe_exit(rc: int | None) -> str:
 
 class Clock:
     """Deadlines in the sandbox's time: each test may spend ``test_s`` seconds inside calls into
-    the sandbox, the whole lab ``lab_s`` (calls and sandbox start-ups together). Time the judge
-    spends between calls (pytest, the tests' own reference code) is not the student's and is not
-    counted, so every "timed out" really is ``test_s`` of the student's code, on an idle machine
-    or a busy one. Start-ups are charged to the lab, not to the test that happened to need one."""
+    the sandbox, each of the student's functions ``function_s`` over the whole lab, and the lab
+    ``lab_s`` (calls and sandbox start-ups together). Time the judge spends between calls
+    (pytest, the tests' own reference code) is not the student's and is not counted, so every
+    "timed out" really is the student's code, on an idle machine or a busy one. Start-ups are
+    charged to the lab, not to the test that happened to need one.
 
-    def __init__(self, test_s: float, lab_s: float):
+    Containment: one function stuck in a loop uses up its own ``function_s`` (two test
+    timeouts) and then fails at once in its other tests, so it cannot spend the time the lab's
+    other functions need."""
+
+    def __init__(self, test_s: float, lab_s: float, function_s: float | None = None):
         self.test_s, self.lab_s = test_s, lab_s
+        self.function_s = function_s if function_s is not None else lab_s
         self.in_test = False
         self.test_spent = 0.0
         self.spent = 0.0
+        self.by_function: dict[str, float] = {}
 
     def start_test(self) -> None:
         self.in_test, self.test_spent = True, 0.0
@@ -105,10 +113,11 @@ class Clock:
         """A (re)start of the sandbox took ``seconds``: the lab's time, not the test's."""
         self.spent += seconds
 
-    def add(self, seconds: float) -> None:
-        """A call into the sandbox took ``seconds``."""
+    def add(self, seconds: float, function: str = "") -> None:
+        """A call into the sandbox (of ``function``) took ``seconds``."""
         self.spent += seconds
         self.test_spent += seconds
+        self.by_function[function] = self.by_function.get(function, 0.0) + seconds
 
     def lab_left(self) -> float:
         return max(self.lab_s - self.spent, 0.0)
@@ -116,13 +125,17 @@ class Clock:
     def lab_deadline(self) -> float:
         return time.monotonic() + self.lab_left()
 
-    def deadline(self) -> tuple[float, str]:
-        left_lab = self.lab_left()
+    def deadline(self, function: str = "") -> tuple[float, str]:
         now = time.monotonic()
-        if self.in_test and self.test_s - self.test_spent <= left_lab:
-            return now + max(self.test_s - self.test_spent, 0.0), f"timed out after {self.test_s:g} s"
-        return now + left_lab, (f"the lab's time budget ({self.lab_s:g} s in the sandbox, start-ups included) "
-                                "is used up")
+        limits = [(self.lab_left(), f"the lab's time budget ({self.lab_s:g} s in the sandbox, start-ups included) "
+                                    "is used up"),
+                  (max(self.function_s - self.by_function.get(function, 0.0), 0.0),
+                   f"{function}() has used up its time in this lab ({self.function_s:g} s in all; an endless "
+                   "loop?)")]
+        if self.in_test:
+            limits.append((max(self.test_s - self.test_spent, 0.0), f"timed out after {self.test_s:g} s"))
+        left, why = min(limits, key=lambda x: x[0])
+        return now + left, why
 
 
 class Client:
@@ -153,6 +166,10 @@ class Client:
         self.sandboxed: bool | None = None
         self.why_not = ""
         self.paths: dict[str, str] = {}             # sandbox path -> the path the student knows
+        self.on_start = None                        # called (starting: bool) around each sandbox start-up
+        self.printed = ""                           # what the student's code printed in the current test
+        self.called: set[str] = set()               # the student's functions and methods the test called
+        self.changed_inputs: list[str] = []          # arguments the student's code changed in place, this test
 
     # --- handles ------------------------------------------------------------------------------
     def _local(self, obj):
@@ -210,6 +227,8 @@ class Client:
                 "one); the lab's remaining tests are not run")
             raise self._load_error()
         self.starts += 1
+        if self.on_start is not None:
+            self.on_start(True)          # starting: the parent's watchdog allows a start-up's time
         t0 = time.monotonic()
         deadline = min(t0 + HELLO_S, self.clock.lab_deadline())
         try:
@@ -219,6 +238,8 @@ class Client:
             self._hello(deadline)
         finally:
             self.clock.started(time.monotonic() - t0)
+            if self.on_start is not None:
+                self.on_start(False)     # started: the parent's watchdog counts the test from here
 
     def _hello(self, deadline: float) -> None:
         __tracebackhide__ = True
@@ -279,7 +300,9 @@ class Client:
         """Run ``op`` (call / new / method / getattr) in the sandbox; returns (value, is_method)."""
         __tracebackhide__ = True
         self._ensure()
-        deadline, why = self.clock.deadline()
+        function = name if op != "batch" else "calls"
+        self.called.add(name)
+        deadline, why = self.clock.deadline(function)
         if deadline <= time.monotonic():
             raise self._fail(SandboxTimeout(why), kill=False)
         rid = next(self.ids)
@@ -312,8 +335,12 @@ class Client:
                     self._callback(reply, tensors)
                     continue
                 if reply.get("re") == rid:
+                    self._keep_printed(reply.get("out"))
+                    changed = reply.get("changed")
+                    if isinstance(changed, list):
+                        self.changed_inputs += [f"{name}(): {c}" for c in changed if type(c) is str][:20]
                     break
-            self.clock.add(time.monotonic() - t0)
+            self.clock.add(time.monotonic() - t0, function)
             t0 = None
             return self._result(reply, tensors, name)
         except wire.Deadline:
@@ -335,8 +362,12 @@ class Client:
                 from None
         finally:
             if t0 is not None:
-                self.clock.add(time.monotonic() - t0)
+                self.clock.add(time.monotonic() - t0, function)
             self.codec.back = outer_back
+
+    def _keep_printed(self, out) -> None:
+        if type(out) is str and out and len(self.printed) < PRINTED_CHARS:
+            self.printed = (self.printed + out)[:PRINTED_CHARS]
 
     def _result(self, reply, tensors, name):
         """The call's return value, decoded. Nothing is ever written back into the test's own

@@ -14,7 +14,10 @@ loop. That is fine: it can only change what it answers, and every answer is chec
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import importlib
+import io
 import itertools
 import os
 import sys
@@ -25,6 +28,7 @@ from grader.sandbox.track_hooks import SandboxTracker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMPORTLIB = os.path.dirname(importlib.__file__)
+CAPTURE_CHARS = 8000
 
 
 class Server:
@@ -129,9 +133,10 @@ class Server:
     def answer(self, doc, tensors):
         rid = doc.get("id")
         codec = self.codec
+        out = Capture()                   # what the student's code prints during this call
         try:
             if doc.get("op") == "hello":
-                value, is_method = self.hello(doc), False
+                value, is_method, changed = self.hello(doc), False, []
             else:
                 seen: list = []
                 codec.in_record = seen
@@ -145,11 +150,14 @@ class Server:
                 # The arguments are this sandbox's own copies: what the call does to them stays
                 # here. Only the return value goes back (the judge's tests own their inputs); an
                 # argument returned unchanged goes back as "your k-th object", so identity holds.
-                value, is_method = self.handle(doc, args, kwargs)
+                versions = [t._version for t in tensors]
+                with _captured(out):
+                    value, is_method = self.handle(doc, args, kwargs)
+                changed = _changed_inputs(codec, doc, args, tensors, versions)
                 codec.ids = {id(o): (k, tree) for k, (o, tree) in enumerate(x or (None, None) for x in seen)
                              if o is not None}
             tensors_out: list = []
-            reply = {"re": rid, "method": is_method,
+            reply = {"re": rid, "method": is_method, "out": out.text(), "changed": changed,
                      "logs": {str(k): v for k, v in self.tracker.take().items()},
                      "ok": codec.encode(value, tensors_out)[0]}
             codec.ids = None
@@ -159,7 +167,7 @@ class Server:
         except BaseException as e:        # noqa: BLE001 - everything the student raises is reported
             self.tracker.take()
             codec.ids = None
-            wire.send(self.fd_out, {"re": rid, "err": describe(e)}, codec)
+            wire.send(self.fd_out, {"re": rid, "err": describe(e), "out": out.text()}, codec)
 
     # --- calls back to the judge -------------------------------------------------------------
     def callback(self, **req):
@@ -174,6 +182,57 @@ class Server:
                     raise rebuild_error(doc["err"])
                 return self.codec.decode(doc.get("ok"), tensors), bool(doc.get("method"))
             self.answer(doc, tensors)        # the judge may call us while we wait (nested calls)
+
+
+def _changed_inputs(codec, doc, args, tensors, versions) -> list[str]:
+    """What the call changed in place among its arguments, as facts for the judge's tests
+    (nothing is written back: the test's own objects stay as they were)."""
+    out = [f"a tensor argument of shape {tuple(t.shape)}" for t, v in zip(tensors, versions) if t._version != v]
+    trees = doc.get("args", ["l", []])[1] if isinstance(doc.get("args"), list) and len(doc["args"]) == 2 else []
+    for i, (a, tree) in enumerate(zip(args, trees)):
+        if isinstance(a, (list, dict, set, collections.deque)) and not wire._has_tensor(tree):
+            try:
+                if codec.encode(a)[0] != tree:
+                    out.append(f"argument {i + 1} (a {type(a).__name__})")
+            except wire.Unsendable:
+                out.append(f"argument {i + 1} (a {type(a).__name__})")
+    return out
+
+
+class Capture(io.TextIOBase):
+    """stdout and stderr of one call, kept up to CAPTURE_CHARS (the judge shows them under a failing
+    public test, like pytest's "Captured stdout call")."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s) -> int:
+        s = str(s)
+        room = CAPTURE_CHARS - self.size
+        if room > 0:
+            self.parts.append(s[:room])
+            self.size += min(len(s), room)
+        self.dropped += max(len(s) - max(room, 0), 0)
+        return len(s)
+
+    def text(self) -> str:
+        tail = f"\n[... {self.dropped} more characters not kept]" if self.dropped else ""
+        return "".join(self.parts) + tail
+
+
+@contextlib.contextmanager
+def _captured(out: Capture):
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = out
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class JudgeObject:

@@ -27,7 +27,8 @@ def graded_mutants(tmp_path_factory):
             impl = apply(lab, m, tmp_path_factory.mktemp(f"{lab.short}-{m.name}"))
         except ValueError as e:
             return (lab.name, m.name), e
-        return (lab.name, m.name), grade_lab(lab, impl)
+        # every public test (the trap table needs them), hidden ones up to the first that fails
+        return (lab.name, m.name), grade_lab(lab, impl, stop_at_hidden_failure=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
         return _Graded(pool.map(one, CASES))
 

@@ -42,8 +42,19 @@ def secret_file(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path, monkeypatch) -> Path:
+    """Each grading here makes its temporary folders in a folder of its own, so "nothing left
+    behind" is about this grading, whatever else runs on the machine."""
+    d = tmp_path / "tmpdir"
+    d.mkdir()
+    monkeypatch.setenv("TMPDIR", str(d))
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
 def _leftovers() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("phase11-*")}
+    return {p.name for p in Path(tempfile.gettempdir()).rglob("phase11-*")}
 
 
 def _shown(summary: dict) -> str:
@@ -102,7 +113,7 @@ def test_special_files_cost_one_reason_and_leave_nothing_behind(course, tmp_path
     assert time.monotonic() - t0 < 60          # no sandbox was started per test to fail again
 
 
-def test_the_sandbox_sees_no_path_of_the_course_but_its_python(course, tmp_path):
+def test_the_sandbox_sees_no_path_of_the_course_but_its_python(course, tmp_path, private_tmp):
     """/proc/self/mountinfo names every bind's source: only the Python environment may be under the course."""
     s = grade_lab(course, make_impl(tmp_path / "impl", textwrap.dedent('''
         def add(a, b):
@@ -113,6 +124,7 @@ def test_the_sandbox_sees_no_path_of_the_course_but_its_python(course, tmp_path)
     mounts = detail.split("ValueError: MOUNTS", 1)[1].split("raised in your code", 1)[0]
     assert " /p11/impl " in mounts                 # it is the sandbox's table
     seen = mounts.replace(sys.prefix, "<python>").replace(sys.base_prefix, "<python>")
+    seen = seen.replace(str(private_tmp), "<the grader's temporary folder>")
     assert str(course.base) not in seen and str(ROOT) not in seen and str(tmp_path) not in seen
 
 

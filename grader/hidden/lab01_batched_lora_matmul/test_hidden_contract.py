@@ -3,7 +3,7 @@ batches, and bad input rejected up front with a message naming the id or the sha
 import pytest
 import torch
 
-from grader.testing import ProductLog, lab01_assign_slots, lab01_make_batch
+from grader.testing import ProductLog, inputs_changed, lab01_assign_slots, lab01_make_batch
 from lab01_batched_lora_matmul import batched_lora as bl
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
@@ -64,6 +64,8 @@ def test_inputs_are_never_modified(name):
     for t, (copy, version) in zip(tensors, before):
         assert torch.equal(t, copy) and t._version == version, \
             f"{name} modified one of its inputs (shape {tuple(t.shape)}) in place"
+    # judged in a sandbox, the call worked on copies: the sandbox says what it changed
+    assert not inputs_changed(fn), f"{name} modified its inputs in place: {inputs_changed(fn)}"
 
 
 @pytest.mark.points(2)

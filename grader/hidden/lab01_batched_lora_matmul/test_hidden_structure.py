@@ -7,7 +7,7 @@ every operation that reads it into a new result. No timing anywhere.
 import pytest
 import torch
 
-from grader.testing import ProductLog, assert_close, lab01_make_batch, lab01_reference
+from grader.testing import ProductLog, assert_close, inputs_changed, lab01_make_batch, lab01_reference
 from lab01_batched_lora_matmul import batched_lora as bl
 
 
@@ -100,6 +100,7 @@ def test_segments_int32_and_input_untouched():
     before, version = ids.clone(), ids._version
     _check_segments(ids)
     assert torch.equal(ids, before) and ids._version == version, "segment_by_adapter modified adapter_ids"
+    assert not inputs_changed(bl.segment_by_adapter), "segment_by_adapter modified adapter_ids"
 
 
 @pytest.mark.points(2)
