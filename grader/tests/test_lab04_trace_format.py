@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +118,13 @@ def test_the_page_shows_the_notebooks_trace(tmp_path):
     notebook = "".join("".join(c["source"]) for c in json.loads(LAB.notebook.read_text())["cells"])
     assert ('sc.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),\n'
             '                      prompt=(8, 48), output=(4, 16), seed=3)') in notebook
+
+
+def test_the_page_states_the_benchmarks_own_target():
+    from grader import bench_lab04
+
+    page = (ROOT / "labs" / "lab04_adapter_slot_cache" / "README.md").read_text()
+    assert f"in under {bench_lab04.TARGET_S:g} s of CPU" in page
+    default = int(re.search(r'"--requests", type=int, default=([\d_]+)', Path(bench_lab04.__file__).read_text())
+                  .group(1))
+    assert f"{default:,}-request trace" in page

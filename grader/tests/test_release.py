@@ -108,3 +108,22 @@ def test_reset_in_the_release_restores_a_stub_and_keeps_a_backup(release):
     assert stub.read_text() == original
     backups = list(stub.parent.glob(f"{stub.name}.bak-*"))
     assert backups and backups[0].read_text().endswith("# my work\n")
+
+
+def test_release_pages_name_only_what_the_release_has(release):
+    """A page in the student copy may mention a course file it lacks only while saying so."""
+    have = set(release) | {"/".join(f.split("/")[:i]) for f in release for i in range(1, f.count("/") + 1)}
+    bad = []
+    for name, text in release.items():
+        if not name.endswith(".md"):
+            continue
+        for para in re.split(r"\n\s*\n", text):
+            if "not in the student" in para or "full repository" in para:
+                continue
+            for m in re.finditer(r"`((?:grader|labs|notebooks|phase11)/[^`\s<*{]*)`", para):
+                path = m.group(1).split("::")[0].rstrip("/")
+                if path not in have:
+                    bad.append(f"{name}: {m.group(1)}")
+            if re.search(r"`make test`|^make test ", para, re.M):
+                bad.append(f"{name}: make test")
+    assert not bad, bad
