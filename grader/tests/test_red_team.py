@@ -57,16 +57,40 @@ def _markers_anywhere(*extra: Path) -> list[str]:
     return found
 
 
+def _status(pid: int) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return dict(ln.rstrip("\n").split(":\t", 1) for ln in f if ":\t" in ln)
+    except OSError:
+        return {}
+
+
+def _under_a_live_grading(pid: int) -> bool:
+    """True when ``pid`` descends from a judge or sandbox that is still running (another grading
+    on the machine); a process that outlived its grading has been re-parented away from those."""
+    seen = 0
+    while pid > 1 and seen < 64:
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            return False
+        if b"grader.worker" in cmd or b"grader.judge.kernel_jail" in cmd:
+            return True
+        pid = int(_status(pid).get("PPid", "0").split()[0] or 0)
+        seen += 1
+    return False
+
+
 def _sandbox_processes() -> list[int]:
-    """Processes still running under any sandbox user id."""
+    """Processes still running under a sandbox user id that no running grading owns."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                uid = int(next(ln for ln in open(f"/proc/{entry}/status") if ln.startswith("Uid:")).split()[1])
-            except (OSError, StopIteration, ValueError):
+                uid = int(_status(int(entry))["Uid"].split()[0])
+            except (KeyError, ValueError, IndexError):
                 continue
-            if jail.UID_RANGE[0] <= uid < jail.UID_RANGE[1]:
+            if jail.UID_RANGE[0] <= uid < jail.UID_RANGE[1] and not _under_a_live_grading(int(entry)):
                 out.append(int(entry))
     return out
 
