@@ -145,6 +145,10 @@ class Server:
                     kwargs = codec.decode(doc.get("kwargs", ["d", []]), tensors)
                 finally:
                     codec.in_record = None
+                if "script" in doc:                 # a plain ``calls`` script, sent as bare JSON
+                    if doc.get("op") != "batch" or not wire.plain_script(doc["script"]) or args:
+                        raise wire.WireError("bad script")
+                    args = doc["script"]
                 if type(args) is not list or type(kwargs) is not dict:
                     raise wire.WireError("arguments must be a list and a dict")
                 # The arguments are this sandbox's own copies: what the call does to them stays
