@@ -95,6 +95,7 @@ stubs: $(BASE)
 	$(VPY) -m grader.stubs --write
 	$(VPY) -m grader.nbcells --write
 	$(VPY) -m grader.manifest --write
+	$(VPY) -m grader.time_limits --write
 
 release: $(BASE)
 	$(VPY) -m grader.release dist/student

@@ -7,6 +7,7 @@ commit (so ``make reset`` can find each stub as it was handed out).
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -74,6 +75,16 @@ def build(dest: Path) -> list[str]:
             strip_notebook(ROOT / rel, target)
         else:
             shutil.copy2(ROOT / rel, target)
+    times = dest / "grader" / "time_limits.json"
+    if times.exists():
+        # the student copy has no hidden tests: their names stay out of it too
+        from grader import catalog
+        from grader.labs import LABS
+
+        public = {lab.name: {it.name for it in catalog.discover(lab, ("public",))} for lab in LABS}
+        record = json.loads(times.read_text())
+        times.write_text(json.dumps({lab: {t: v for t, v in tests.items() if t in public.get(lab, ())}
+                                     for lab, tests in record.items()}, indent=1, sort_keys=True) + "\n")
     readme = dest / "README.md"
     if readme.exists():
         # The maintainers' paragraph points at files students do not get.

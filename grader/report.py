@@ -30,8 +30,9 @@ def lab_summary(run: LabRun, public_counted: bool = True) -> dict:
 
 
 def _first_todo(run: LabRun) -> str:
-    """The lowest-numbered TODO among the functions failing tests called (or stopped at): where the
-    student should go next, whether that TODO is still a stub or is written but wrong."""
+    """The lowest-numbered TODO among the functions where failing tests failed (the last one each
+    called, or the stub it stopped at): where the student should go next, whether that TODO is
+    still a stub or is written but wrong."""
     by_name = {}
     for msg in stub_todos(run.lab):
         m = re.match(r".*? TODO (\d+): (\w+)", msg)

@@ -40,7 +40,8 @@ class TestResult:
     reason: str = "not run"          # one line, safe to show (hints only for hidden tests)
     detail: str = ""                 # full pytest report, public tests only
     todo: str = ""                   # a stub's NotImplementedError message, if that is why it failed
-    called: tuple = ()               # the student's functions a failing case called
+    called: tuple = ()               # where failing cases failed: the last student function each called
+    sandbox_s: float = 0.0           # the slowest case's time inside calls into the sandbox
     cases: int = 0
 
 
@@ -264,7 +265,8 @@ def _grace(timeout_s: int) -> int:
     return min(10, max(2, timeout_s // 2))
 
 
-def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hidden_failure: bool = False) -> dict:
+def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hidden_failure: bool = False,
+              record_times: bool = False) -> dict:
     """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
     from grader import manifest
     from grader.report import lab_summary
@@ -277,7 +279,11 @@ def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hid
     if edits:
         run.notes.append("public test files were edited, so public tests earn no points: "
                          + ", ".join(edits) + f" (restore them: git checkout -- labs/{lab.name}/tests)")
-    return lab_summary(run, public_counted=not edits)
+    summary = lab_summary(run, public_counted=not edits)
+    if record_times:                 # grader/time_limits.py: each test's time inside the sandbox
+        for t, r in zip(summary["tests"], run.results):
+            t["sandbox_s"] = r.sandbox_s
+    return summary
 
 
 def _func(nodeid: str) -> str:
@@ -292,6 +298,8 @@ def _record(results: dict[str, TestResult], ev: dict, timeout_s: int) -> None:
     first = res.cases == 0
     res.cases += 1
     outcome = ev.get("outcome")
+    if isinstance(ev.get("sandbox_s"), (int, float)):
+        res.sandbox_s = max(res.sandbox_s, float(ev["sandbox_s"]))
     if isinstance(ev.get("called"), list):
         res.called = tuple(sorted(set(res.called) | {str(c) for c in ev["called"]}))
     if outcome == "passed":

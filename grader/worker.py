@@ -68,8 +68,11 @@ class Reporter:
         if outcome == "failed":
             exc = exception_line(text)
         extra = {}
+        if self.session is not None:
+            extra["sandbox_s"] = round(self.session.clock.test_spent, 4)
         if self.session is not None and outcome != "passed":
-            extra["called"] = sorted(self.session.client.called)
+            # where it failed: the last of the student's functions the test called
+            extra["called"] = [self.session.client.last_called] if self.session.client.last_called else []
         if self.session is not None and self.session.client.failed:
             extra["sandbox"] = self.session.client.failed
             extra["sandbox_category"] = self.session.client.failed_category or "your code failed in the sandbox"
@@ -85,10 +88,11 @@ class Judge:
         self.session = session
 
     def pytest_runtest_setup(self, item):
-        self.session.clock.start_test()
+        name = getattr(item, "originalname", None) or item.name.split("[")[0]
+        self.session.clock.start_test(self.session.limits.get(name))
         self.session.client.failed = self.session.client.failed_category = None
         self.session.client.printed = ""
-        self.session.client.called = set()
+        self.session.client.last_called = ""
         self.session.client.changed_inputs = []
 
     stop_at_hidden_failure = False

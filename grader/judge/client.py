@@ -100,14 +100,17 @@ class Clock:
 
     def __init__(self, test_s: float, lab_s: float, function_s: float | None = None):
         self.test_s, self.lab_s = test_s, lab_s
+        self.default_test_s = test_s
         self.function_s = function_s if function_s is not None else lab_s
         self.in_test = False
         self.test_spent = 0.0
         self.spent = 0.0
         self.by_function: dict[str, float] = {}
 
-    def start_test(self) -> None:
+    def start_test(self, test_s: float | None = None) -> None:
+        """A test starts; ``test_s``: its own limit (grader/time_limits.py), else the lab's."""
         self.in_test, self.test_spent = True, 0.0
+        self.test_s = test_s if test_s is not None else self.default_test_s
 
     def started(self, seconds: float) -> None:
         """A (re)start of the sandbox took ``seconds``: the lab's time, not the test's."""
@@ -168,7 +171,7 @@ class Client:
         self.paths: dict[str, str] = {}             # sandbox path -> the path the student knows
         self.on_start = None                        # called (starting: bool) around each sandbox start-up
         self.printed = ""                           # what the student's code printed in the current test
-        self.called: set[str] = set()               # the student's functions and methods the test called
+        self.last_called = ""                       # the student's function or method the test called last
         self.changed_inputs: list[str] = []          # arguments the student's code changed in place, this test
 
     # --- handles ------------------------------------------------------------------------------
@@ -301,7 +304,7 @@ class Client:
         __tracebackhide__ = True
         self._ensure()
         function = name if op != "batch" else "calls"
-        self.called.add(name)
+        self.last_called = name
         deadline, why = self.clock.deadline(function)
         if deadline <= time.monotonic():
             raise self._fail(SandboxTimeout(why), kill=False)

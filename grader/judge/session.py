@@ -14,6 +14,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from grader import time_limits
 from grader.judge import proxy
 from grader.judge.client import Client, Clock
 from grader.judge.jail import Jail, Stage
@@ -21,7 +22,7 @@ from grader.labs import ROOT, Lab, get
 from grader.submission_files import UnsafeSubmission
 
 LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeouts in the sandbox
-FUNCTION_BUDGET_FACTOR = 2   # ... and any one of the student's functions this many, over all its tests
+FUNCTION_BUDGET_FACTOR = 2   # ... and any one of the student's functions this many of the lab's longest test limit
 
 
 def declared_path(lab: Lab, base: Path | None = None) -> Path:
@@ -45,7 +46,9 @@ class Session:
     def __init__(self, lab: Lab, impl_root: Path, sandbox: bool = True):
         self.lab, self.impl = lab, Path(impl_root)
         self.notes: list[str] = []
-        self.clock = Clock(lab.timeout_s, lab.timeout_s * LAB_BUDGET_FACTOR, lab.timeout_s * FUNCTION_BUDGET_FACTOR)
+        self.limits = time_limits.limits(lab)          # per-test limits from the reference's recorded times
+        longest = max(self.limits.values(), default=lab.timeout_s)
+        self.clock = Clock(lab.timeout_s, lab.timeout_s * LAB_BUDGET_FACTOR, longest * FUNCTION_BUDGET_FACTOR)
         modkey = f"{lab.name}.{lab.module}"
         packages = [(self.impl / lab.name, lab.name)]
         judge_modules, hello_judge, types = {}, {}, {}

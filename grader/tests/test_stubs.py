@@ -71,3 +71,42 @@ def test_public_test_fingerprints_are_current():
     assert json.loads(manifest.MANIFEST.read_text()) == manifest.compute(), \
         "public tests changed: run `python -m grader.manifest --write`"
     assert all(not manifest.edited(lab) for lab in LABS)
+
+
+def test_every_graded_test_has_a_recorded_time_and_a_limit_within_the_labs():
+    """`make stubs` records the reference's time per test (grader/time_limits.json); the judge's
+    per-test limit is FACTOR x that, at least FLOOR_S, at most the lab's timeout."""
+    from grader import catalog, time_limits
+
+    for lab in LABS:
+        names = {it.name for it in catalog.discover(lab, ("public", "hidden"))}
+        limits = time_limits.limits(lab)
+        assert set(limits) == names, (f"{lab.name}: run `make stubs` to record times "
+                                      f"(missing {sorted(names - set(limits))}, stale {sorted(set(limits) - names)})")
+        assert all(time_limits.FLOOR_S <= s <= lab.timeout_s for s in limits.values())
+
+
+def test_a_test_limit_is_a_multiple_of_the_reference_with_a_floor_and_a_cap(tmp_path):
+    import json
+    from dataclasses import replace
+
+    from grader import time_limits
+
+    lab = replace(LABS[0], base=tmp_path, timeout_s=30)
+    (tmp_path / "grader").mkdir()
+    (tmp_path / "grader" / "time_limits.json").write_text(json.dumps({lab.name: {"a": 0.001, "b": 0.5, "c": 3.0}}))
+    assert time_limits.limits(lab) == {"a": time_limits.FLOOR_S, "b": 0.5 * time_limits.FACTOR, "c": 30.0}
+
+
+def test_the_readme_states_the_limits_the_judge_uses():
+    from grader import time_limits
+    from grader.judge import client, session
+
+    readme = (ROOT / "README.md").read_text()
+    lab = LABS[0]
+    for phrase in (f"{time_limits.FACTOR} × what the course's reference needs",
+                   f"at least {time_limits.FLOOR_S:g} s and at most the lab's {lab.timeout_s} s",
+                   f"a lab ends at {lab.timeout_s * session.LAB_BUDGET_FACTOR} s",
+                   f"{session.FUNCTION_BUDGET_FACTOR} × the lab's longest test limit",
+                   f"starts at most {client.MAX_STARTS}"):
+        assert phrase in " ".join(readme.split()), phrase
