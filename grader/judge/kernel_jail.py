@@ -108,7 +108,9 @@ def main(argv: list[str]) -> int:
         _die_with_me()
         limits()
 
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=preexec)
+    # stdout: ipykernel's "connect with --existing" banner, nothing nbgrader reads (errors go to stderr)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            start_new_session=True, preexec_fn=preexec)
 
     def interrupt(signum, frame):
         for pid in processes_of(uid):

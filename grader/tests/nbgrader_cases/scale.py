@@ -6,7 +6,10 @@ Builds and releases a fresh course folder, generates the submissions (a third ea
 reference, a mutant, the untouched stub), autogrades them all in one run and prints the wall
 time. Run it once with --jobs 1 and once with --jobs 2 to compare.
 
-Measured 2026-11-23 on the 2-core course machine, idle, one torch thread per kernel:
+Measured 2026-12-06 on the 2-core course machine, idle, every module judged first and every
+kernel jailed (grader/judge/kernel_jail.py):
+  --jobs 2: 133 s for 6 x 4 = 24 submissions (5.5 s per submission overall).
+Measured 2026-11-23, before the kernel jail, idle, one torch thread per kernel:
   --jobs 2: 481 s for 30 x 4 = 120 submissions (mean per submission: lab01 10.6 s, lab02 5.6 s,
             lab03 6.2 s, lab04 7.4 s; each includes a kernel start and one in-process pytest run
             per graded test).
