@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import secrets
 import select
@@ -20,37 +19,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from grader import catalog
 from grader.judge import cgroup
 from grader.judge.client import HELLO_S
 from grader.labs import ROOT, Lab
+from grader.results import LabRun, TestResult, stub_todos
+from grader.report import lab_summary
 from grader.worker import exception_line
 
 COLLECT_S = 120       # time allowed to start up and collect (imports torch, the student module)
 OUTPUT_CAP = 64 << 20 # bytes a test process may write to any file
-
-
-@dataclass
-class TestResult:
-    item: catalog.TestItem
-    passed: bool = False
-    reason: str = "not run"          # one line, safe to show (hints only for hidden tests)
-    detail: str = ""                 # full pytest report, public tests only
-    todo: str = ""                   # a stub's NotImplementedError message, if that is why it failed
-    called: tuple = ()               # where failing cases failed: the last student function each called
-    sandbox_s: float = 0.0           # the slowest case's time inside calls into the sandbox
-    cases: int = 0
-
-
-@dataclass
-class LabRun:
-    lab: Lab
-    results: list[TestResult]
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def _limits(memory_mb: int):
@@ -152,16 +133,6 @@ def _todo_of(text: str, known: set[str] | None = None) -> str:
             if known is None or msg in known:
                 return msg
     return ""
-
-
-def stub_todos(lab: Lab) -> set[str]:
-    """The exact NotImplementedError messages of the lab's stub (grader/declared/)."""
-    path = lab.base / "grader" / "declared" / lab.name / f"{lab.module}.py"
-    try:
-        text = path.read_text()
-    except OSError:
-        return set()
-    return set(re.findall(r"""NotImplementedError\((?:"|')(.*? TODO \d+:.*?)(?:"|')\)""", text))
 
 
 def run_lab(lab: Lab, impl_root: Path, kinds: tuple[str, ...] = ("public", "hidden"),
@@ -269,7 +240,6 @@ def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hid
               record_times: bool = False) -> dict:
     """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
     from grader import manifest
-    from grader.report import lab_summary
 
     kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
     run = run_lab(lab, impl_root, kinds, sandbox, stop_at_hidden_failure)

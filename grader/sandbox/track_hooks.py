@@ -6,6 +6,10 @@ Kept apart from tracking.py, which needs torch: a judge or sandbox that never se
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.sandbox.tracking import ProductLog
 
 
 class JudgeTracker:

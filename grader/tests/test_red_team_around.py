@@ -22,7 +22,7 @@ from grader.judge import cgroup, jail
 from grader.labs import ROOT, Lab
 from grader.run import grade_lab
 from grader.tests.test_grader_isolation import GOOD_MUL, make_course, make_impl
-from grader.tests.test_red_team import HONEST, WRONG_ADD, _reasons, _sandbox_processes
+from grader.tests.test_red_team import WRONG_ADD, _reasons, _sandbox_processes
 
 pytestmark = pytest.mark.skipif(bool(jail.bwrap_problem()), reason=f"no sandbox here: {jail.bwrap_problem()}")
 
