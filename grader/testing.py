@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
 
 def inputs_changed(fn) -> list[str]:
-    """The arguments the student's code behind ``fn`` (a lab function or object) changed in place
+    """The argument tensors the student's code behind ``fn`` (a lab function or object) changed in place
     during the current test, one line each; [] when none (or when ``fn`` runs in this process,
     where a test compares its inputs with copies instead).
 

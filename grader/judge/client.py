@@ -168,6 +168,7 @@ class Client:
         self.failed_category: str | None = None     # ... and what a hidden test may say about it
         self.sandboxed: bool | None = None
         self.why_not = ""
+        self.memory_note = ""                       # how the sandbox's memory is capped, where it is weaker
         self.paths: dict[str, str] = {}             # sandbox path -> the path the student knows
         self.on_start = None                        # called (starting: bool) around each sandbox start-up
         self.printed = ""                           # what the student's code printed in the current test
@@ -237,6 +238,7 @@ class Client:
         try:
             self.jail = self.start_jail()
             self.sandboxed, self.why_not = self.jail.sandboxed, self.jail.why
+            self.memory_note = self.jail.memory_note
             self.generation += 1
             self._hello(deadline)
         finally:

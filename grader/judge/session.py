@@ -97,7 +97,7 @@ class Session:
     def sandbox_note(self) -> str:
         if self.client.sandboxed is False:
             return f"not sandboxed: {self.client.why_not}"
-        return ""
+        return self.client.memory_note
 
     def close(self) -> None:
         self.client.close()

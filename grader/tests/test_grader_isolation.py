@@ -84,14 +84,27 @@ DECLARED = (
 )
 
 
+def make_lab(root: Path, name: str, module: str, declared: str, public: str, hidden: str | None = None,
+             timeout_s: int = 2, memory_mb: int = 1024) -> Lab:
+    """A synthetic lab under ``root``: its declared module, public tests and (optionally) hidden ones."""
+    (root / "grader" / "declared" / name).mkdir(parents=True)
+    (root / "grader" / "declared" / name / f"{module}.py").write_text(declared)
+    (root / "labs" / name / "tests").mkdir(parents=True)
+    (root / "labs" / name / "tests" / "test_public.py").write_text(public)
+    if hidden is not None:
+        (root / "grader" / "hidden" / name).mkdir(parents=True)
+        (root / "grader" / "hidden" / name / "test_hidden.py").write_text(hidden)
+    return Lab(name, module, name, "CPU", timeout_s=timeout_s, memory_mb=memory_mb, base=root)
+
+
 def make_course(root: Path) -> Lab:
-    (root / "grader" / "declared" / "labzz_demo").mkdir(parents=True)
-    (root / "grader" / "declared" / "labzz_demo" / "demo.py").write_text(DECLARED)
-    (root / "labs" / "labzz_demo" / "tests").mkdir(parents=True)
-    (root / "labs" / "labzz_demo" / "tests" / "test_public.py").write_text(PUBLIC)
-    (root / "grader" / "hidden" / "labzz_demo").mkdir(parents=True)
-    (root / "grader" / "hidden" / "labzz_demo" / "test_hidden.py").write_text(HIDDEN)
-    return Lab("labzz_demo", "demo", "demo", "CPU", timeout_s=2, memory_mb=1024, base=root)
+    return make_lab(root, "labzz_demo", "demo", DECLARED, PUBLIC, HIDDEN)
+
+
+def demo_with_tests(root: Path, public: str, timeout_s: int) -> Lab:
+    """The demo lab with these public tests only (no hidden ones) and this per-test limit."""
+    return make_lab(root, "labzz_demo", "demo", DECLARED, "import pytest\nfrom labzz_demo import demo\n" + public,
+                    timeout_s=timeout_s)
 
 
 def make_impl(root: Path, add_src: str) -> Path:

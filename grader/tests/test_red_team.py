@@ -26,7 +26,7 @@ import pytest
 from grader.judge import jail
 from grader.labs import LABS, ROOT, Lab
 from grader.run import grade_lab
-from grader.tests.test_grader_isolation import GOOD_MUL, make_course, make_impl
+from grader.tests.test_grader_isolation import demo_with_tests, make_course, make_impl
 
 pytestmark = pytest.mark.skipif(bool(jail.bwrap_problem()), reason=f"no sandbox here: {jail.bwrap_problem()}")
 
@@ -309,13 +309,8 @@ def test_writes_stay_inside_the_sandbox(course, tmp_path):
 
 def test_the_whole_lab_has_a_time_budget(tmp_path):
     """A function that loops in every test costs at most the lab's budget, not a timeout per test."""
-    root = tmp_path / "course"
-    lab = make_course(root)
-    tests = "import pytest\nfrom labzz_demo import demo\n" + "".join(
-        f"\n@pytest.mark.points(1)\ndef test_spin_{i}():\n    assert demo.add(1, 2) == 3\n" for i in range(12))
-    (lab.public_tests / "test_public.py").write_text(tests)
-    shutil.rmtree(lab.hidden_tests)
-    fast = Lab(lab.name, lab.module, lab.title, lab.tag, timeout_s=1, memory_mb=lab.memory_mb, base=lab.base)
+    fast = demo_with_tests(tmp_path / "course", "".join(
+        f"\n@pytest.mark.points(1)\ndef test_spin_{i}():\n    assert demo.add(1, 2) == 3\n" for i in range(12)), 1)
     impl = make_impl(tmp_path / "impl", "def add(a, b):\n    while True:\n        pass\n")
     reasons = list(_reasons(grade_lab(fast, impl)).values())
     assert all(r != "passed" for r in reasons)

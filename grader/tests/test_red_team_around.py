@@ -8,6 +8,7 @@ report, nothing is left behind, and the mechanism (not a particular script) is w
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ import pytest
 from grader.judge import cgroup, jail
 from grader.labs import ROOT, Lab
 from grader.run import grade_lab
-from grader.tests.test_grader_isolation import GOOD_MUL, make_course, make_impl
+from grader.tests.test_grader_isolation import GOOD_MUL, demo_with_tests, make_course, make_impl, make_lab
 from grader.tests.test_red_team import WRONG_ADD, _reasons, _sandbox_processes
 
 pytestmark = pytest.mark.skipif(bool(jail.bwrap_problem()), reason=f"no sandbox here: {jail.bwrap_problem()}")
@@ -151,11 +152,7 @@ def test_first_returns_the_object_itself():
 
 
 def _list_course(root: Path) -> Lab:
-    (root / "grader" / "declared" / "labzz_list").mkdir(parents=True)
-    (root / "grader" / "declared" / "labzz_list" / "listy.py").write_text(LIST_DECLARED)
-    (root / "labs" / "labzz_list" / "tests").mkdir(parents=True)
-    (root / "labs" / "labzz_list" / "tests" / "test_public.py").write_text(LIST_PUBLIC)
-    return Lab("labzz_list", "listy", "list", "CPU", timeout_s=5, memory_mb=1024, base=root)
+    return make_lab(root, "labzz_list", "listy", LIST_DECLARED, LIST_PUBLIC, timeout_s=5)
 
 
 def _list_impl(root: Path, source: str) -> Path:
@@ -212,7 +209,7 @@ HOG = '''
 
 def _roomy(lab: Lab) -> Lab:
     """The demo lab with time enough to allocate 1.6 GB: only memory may stop the hog."""
-    return Lab(lab.name, lab.module, lab.title, lab.tag, timeout_s=20, memory_mb=lab.memory_mb, base=lab.base)
+    return dataclasses.replace(lab, timeout_s=20)
 
 
 @pytest.mark.parametrize("groups", ["cgroup", "watchdog"])
@@ -238,12 +235,8 @@ def test_control_without_the_sandbox_the_children_all_live(course, tmp_path):
 
 
 def test_a_slow_import_and_a_crash_per_call_cannot_keep_the_grader_busy(tmp_path):
-    root = tmp_path / "course"
-    lab = make_course(root)
-    tests = "import pytest\nfrom labzz_demo import demo\n" + "".join(
-        f"\n@pytest.mark.points(1)\ndef test_crash_{i}():\n    assert demo.add(1, 2) == 3\n" for i in range(30))
-    (lab.public_tests / "test_public.py").write_text(tests)
-    fast = Lab(lab.name, lab.module, lab.title, lab.tag, timeout_s=2, memory_mb=lab.memory_mb, base=root)
+    fast = demo_with_tests(tmp_path / "course", "".join(
+        f"\n@pytest.mark.points(1)\ndef test_crash_{i}():\n    assert demo.add(1, 2) == 3\n" for i in range(30)), 2)
     impl = make_impl(tmp_path / "impl", "import time, os\ntime.sleep(1.5)\n"
                      "def add(a, b):\n    os._exit(3)\n")
     s = grade_lab(fast, impl)

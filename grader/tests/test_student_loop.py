@@ -11,9 +11,9 @@ import pytest
 
 from grader import labs
 from grader.judge import jail
-from grader.labs import ROOT, Lab
+from grader.labs import ROOT
 from grader.run import grade_lab
-from grader.tests.test_grader_isolation import make_course, make_impl
+from grader.tests.test_grader_isolation import demo_with_tests, make_course, make_impl
 
 pytestmark = pytest.mark.skipif(bool(jail.bwrap_problem()), reason=f"no sandbox here: {jail.bwrap_problem()}")
 
@@ -35,15 +35,10 @@ def test_prints_show_under_a_failing_public_test_and_never_under_a_hidden_one(tm
 
 
 def test_one_looping_function_costs_only_its_own_tests(tmp_path):
-    root = tmp_path / "course"
-    lab = make_course(root)
-    tests = "import pytest\nfrom labzz_demo import demo\n"
-    tests += "".join(f"\n@pytest.mark.points(1)\ndef test_add_{i}():\n    assert demo.add(1, 2) == 3\n" for i in range(4))
+    tests = "".join(f"\n@pytest.mark.points(1)\ndef test_add_{i}():\n    assert demo.add(1, 2) == 3\n" for i in range(4))
     tests += "".join(f"\n@pytest.mark.points(1)\ndef test_mul_{i}():\n    assert demo.mul(2, {i}) == {2 * i}\n"
                      for i in range(8))
-    (lab.public_tests / "test_public.py").write_text(tests)
-    (lab.hidden_tests / "test_hidden.py").unlink()
-    two = Lab(lab.name, lab.module, lab.title, lab.tag, timeout_s=2, memory_mb=lab.memory_mb, base=root)
+    two = demo_with_tests(tmp_path / "course", tests, 2)
     s = grade_lab(two, make_impl(tmp_path / "impl", "def add(a, b):\n    while True:\n        pass\n"))
     r = _reasons(s)
     assert all(r[f"test_mul_{i}"] == "passed" for i in range(8)), r

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader.judge import jail
-from grader.labs import Lab
 from grader.run import grade_lab
 from grader.sandbox import wire
+from grader.tests.test_grader_isolation import make_lab
 
 NP_SCALARS = [np.float64, np.float32, np.int64, np.int32, np.int8, np.uint8, np.bool_]
 NP_ARRAYS = ["float64", "float32", "int64", "int32", "bool"]
@@ -152,13 +152,9 @@ def test_value(k):
 
 @pytest.mark.skipif(bool(jail.bwrap_problem()), reason="no sandbox here")
 def test_honest_numpy_returns_score_the_same_judged(tmp_path):
-    root = tmp_path / "course"
-    (root / "grader" / "declared" / "labzz_np").mkdir(parents=True)
-    (root / "grader" / "declared" / "labzz_np" / "npmod.py").write_text(
-        "def value(k):\n    raise NotImplementedError('labzz_np TODO 1: value')\n")
-    (root / "labs" / "labzz_np" / "tests").mkdir(parents=True)
-    (root / "labs" / "labzz_np" / "tests" / "test_public.py").write_text(PUBLIC)
-    lab = Lab("labzz_np", "npmod", "np", "CPU", timeout_s=30, memory_mb=4096, base=root)
+    lab = make_lab(tmp_path / "course", "labzz_np", "npmod",
+                   "def value(k):\n    raise NotImplementedError('labzz_np TODO 1: value')\n", PUBLIC,
+                   timeout_s=30, memory_mb=4096)
     impl = tmp_path / "impl" / "labzz_np"
     impl.mkdir(parents=True)
     (impl / "__init__.py").write_text("")
