@@ -4,9 +4,9 @@ Everything that copies or reads a student's files with the grader's own privileg
 copy of the lab package, autograde's import of a submission, the modules it borrows from a
 student's other labs) goes through here. Every path component is opened relative to its parent
 with ``O_NOFOLLOW``, so a symlink anywhere (``x.py -> ../../solutions/...``, a folder pointing at
-the hidden tests) is refused, never followed; only regular files are read (a FIFO or
-``/dev/zero`` swapped in is refused, and ``O_NONBLOCK`` means opening one never hangs); bytes and
-files are counted while copying. A refusal raises ``UnsafeSubmission`` naming the file, and a
+the hidden tests) is refused, never followed; only regular files with one name are read (a FIFO,
+``/dev/zero`` or a hard link to another file is refused, and ``O_NONBLOCK`` means opening a FIFO
+never hangs); bytes and files are counted while copying. A refusal raises ``UnsafeSubmission`` naming the file, and a
 copy that fails removes what it had written.
 """
 from __future__ import annotations
@@ -41,6 +41,13 @@ def _refuse(rel: str, mode: int) -> UnsafeSubmission:
                             "(replace it with a copy of the file)")
 
 
+def _one_name(st: os.stat_result, shown: str) -> None:
+    """A hard link is a regular file with another name somewhere (perhaps the reference's):
+    a submission's files have one name each."""
+    if st.st_nlink > 1:
+        raise UnsafeSubmission(f"{shown} is a hard link ({st.st_nlink} names); submit a copy of the file")
+
+
 def _open_dir(path: Path) -> int:
     """Open ``path`` as a folder; every component after the first existing ancestor that the
     caller trusts is opened without following links."""
@@ -67,6 +74,7 @@ def _open_under(dir_fd: int, parts: list[str], shown: str) -> int:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):         # swapped between the stat and the open
             raise _refuse(shown, st.st_mode)
+        _one_name(st, shown)
         return fd
     except BaseException:
         os.close(fd)
@@ -166,6 +174,7 @@ def _copy_dir(fd, dest, prefix, want, skip, total, max_bytes, max_files):
         try:
             if not stat.S_ISREG(os.fstat(f).st_mode):
                 raise _refuse(rel, os.fstat(f).st_mode)
+            _one_name(os.fstat(f), rel)
             data = _read(f, max_bytes - total[0], rel)
         finally:
             os.close(f)

@@ -96,14 +96,16 @@ def test_a_linked_package_folder_is_refused(course, tmp_path, secret_file):
     assert s["score"] == 0 and SECRET not in _shown(s)
 
 
-@pytest.mark.parametrize("kind", ["dev_zero", "fifo"])
-def test_special_files_cost_one_reason_and_leave_nothing_behind(course, tmp_path, kind):
+@pytest.mark.parametrize("kind", ["dev_zero", "fifo", "hard_link"])
+def test_special_files_cost_one_reason_and_leave_nothing_behind(course, tmp_path, kind, secret_file):
     impl = make_impl(tmp_path / "impl", WRONG_ADD)
     target = impl / "labzz_demo" / "x.py"
     if kind == "dev_zero":
         target.symlink_to("/dev/zero")
-    else:
+    elif kind == "fifo":
         os.mkfifo(target)
+    else:                                   # a regular file that is also the reference
+        os.link(secret_file, target)
     before = _leftovers()
     t0 = time.monotonic()
     s = grade_lab(course, impl)
