@@ -26,7 +26,7 @@ help:
 	@echo "make test           the course's own test suite (installs the lab02 engine too)"
 	@echo "make stubs          maintainers: regenerate stubs, notebook graded cells, public-test fingerprints"
 	@echo "make test-lab LAB=lab01  one lab's public tests with plain pytest, in-process (prints shown)"
-	@echo "make reset LAB=name restore one lab's stub (your file is backed up first)"
+	@echo "make reset LAB=name [MODULE=m]  restore a lab's stub module(s) (your file is backed up first)"
 	@echo "make release        build the student release in dist/student/"
 	@echo "make bench-lab01    lab01 benchmark (table + PNG in build/bench/)"
 	@echo "make bench-lab04    lab04 simulator benchmark"
@@ -62,7 +62,7 @@ test-lab: $(BASE)
 	PYTHONPATH=labs:. $(VPY) -m pytest -q -s -p no:cacheprovider $(wildcard labs/$(LAB)*/tests)
 
 reset: $(BASE)
-	$(VPY) -m grader.reset $(LAB)
+	$(VPY) -m grader.reset $(LAB) $(MODULE)
 
 notebooks: $(BASE)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -18,9 +18,7 @@ max_cpu_loras = 32, default StepCosts.
 from __future__ import annotations
 
 import argparse
-import importlib
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -33,10 +31,12 @@ TARGET_S = 5.0
 def load(impl: str):
     root = Path(impl)
     root = (root if root.is_absolute() else ROOT / root).resolve()
-    if not LAB.stub_path(root).is_file():
-        raise SystemExit(f"no {LAB.stub_path(root)}: is --impl right?")
-    sys.path.insert(0, str(root))
-    return importlib.import_module(f"{LAB.name}.{LAB.module}"), root
+    from grader.notebook import import_lab
+
+    try:
+        return import_lab(LAB, root, hint="is --impl right?"), root
+    except FileNotFoundError as e:
+        raise SystemExit(str(e)) from None
 
 
 def main(argv=None) -> int:
@@ -51,13 +51,13 @@ def main(argv=None) -> int:
     ap.add_argument("--part", choices=("1", "2", "both"), default="both")
     args = ap.parse_args(argv)
 
-    sc, root = load(args.impl)
+    mods, root = load(args.impl)
     print(f"implementation: {root}   python {platform.python_version()} on {platform.machine()}")
     rc = 0
     if args.part in ("1", "both"):
-        rc |= part1(sc, args)
+        rc |= part1(mods["slot_cache"], args)
     if args.part in ("2", "both"):
-        rc |= part2(sc, args)
+        rc |= part2(mods["workloads"], args)
     return rc
 
 
@@ -86,9 +86,9 @@ def part1(sc, args) -> int:
     return 0
 
 
-def part2(sc, args) -> int:
+def part2(wl, args) -> int:
     try:
-        trace = sc.make_trace(args.requests, 100.0, kind="zipf", n_adapters=args.adapters, alpha=1.5,
+        trace = wl.make_trace(args.requests, 100.0, kind="zipf", n_adapters=args.adapters, alpha=1.5,
                               base_share=0.1, rank_mix=(64, 32, 16, 8), prompt=(16, 64), output=(1, 8),
                               seed=args.seed)
     except NotImplementedError as e:
@@ -98,7 +98,7 @@ def part2(sc, args) -> int:
           f"{args.adapters} adapters, 10% base, max_loras=8, max_num_seqs=32, max_cpu_loras=32")
     wall0, cpu0 = time.perf_counter(), time.process_time()
     try:
-        report = sc.simulate_timed(trace, 8, 32, 32)
+        report = wl.simulate_timed(trace, 8, 32, 32)
     except NotImplementedError as e:
         print(f"simulate_timed is not implemented yet: {e}")
         return 1
@@ -106,7 +106,7 @@ def part2(sc, args) -> int:
     print(f"steps {report.steps:,}   simulated {report.duration_s:,.0f} s   hits {report.hits:,}   "
           f"host loads {report.host_loads:,}   disk loads {report.disk_loads:,}")
     try:
-        s = sc.latency_summary(trace, report, 0.2)
+        s = wl.latency_summary(trace, report, 0.2)
         print(f"TTFT p50 {s.ttft_p50_s * 1000:.1f} ms   p99 {s.ttft_p99_s * 1000:.1f} ms   "
               f"within 200 ms {s.slo_attainment:.1%}   throughput {s.throughput_rps:.1f}/s   fairness {s.fairness:.2f}")
     except NotImplementedError:

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Lab:
     name: str           # the Python package students fill in, e.g. lab01_batched_lora_matmul
-    module: str         # the single stub module inside it
+    modules: tuple[str, ...]  # the module(s) inside it the student writes, in the order they are met
     title: str
     tag: str            # "CPU" or "GPU-optional"
     timeout_s: int = 30       # per test
@@ -23,8 +23,23 @@ class Lab:
     def short(self) -> str:
         return self.name.split("_", 1)[0]          # "lab01"
 
-    def stub_path(self, impl_root: Path) -> Path:
-        return impl_root / self.name / f"{self.module}.py"
+    def stub_path(self, impl_root: Path, module: str) -> Path:
+        """``impl_root/<lab>/<module>.py``: one of the lab's student modules under a root."""
+        if module not in self.modules:
+            raise KeyError(f"{self.name} has no student module {module!r}; its modules: {', '.join(self.modules)}")
+        return impl_root / self.name / f"{module}.py"
+
+    def stub_paths(self, impl_root: Path) -> list[Path]:
+        return [self.stub_path(impl_root, m) for m in self.modules]
+
+    def files(self) -> list[str]:
+        """The student modules as the student knows them: "<lab>/<module>.py"."""
+        return [f"{self.name}/{m}.py" for m in self.modules]
+
+    def declared_path(self, module: str, base: Path | None = None) -> Path:
+        """The judge's copy of a stub module (grader/declared/): the course's declarations it trusts."""
+        self.stub_path(ROOT, module)              # a known module, or KeyError naming the lab's modules
+        return (base or self.base) / "grader" / "declared" / self.name / f"{module}.py"
 
     @property
     def public_tests(self) -> Path:
@@ -45,10 +60,11 @@ class Lab:
 
 # In the recommended order: 01 -> 03 -> 04 -> 02 (lab02 builds on 01 and 04).
 LABS: tuple[Lab, ...] = (
-    Lab("lab01_batched_lora_matmul", "batched_lora", "Batched multi-LoRA matmul", "CPU"),
-    Lab("lab03_lora_economics", "economics", "LoRA economics", "CPU"),
-    Lab("lab04_adapter_slot_cache", "slot_cache", "Adapter slots, caches and the scheduler", "CPU"),
-    Lab("lab02_serve_many_loras", "serve", "Serve many LoRAs on real vLLM", "GPU-optional",
+    Lab("lab01_batched_lora_matmul", ("batched_lora",), "Batched multi-LoRA matmul", "CPU"),
+    Lab("lab03_lora_economics", ("economics",), "LoRA economics", "CPU"),
+    # part 1: the slots, caches and scheduler in steps; part 2: workloads in time (imports part 1)
+    Lab("lab04_adapter_slot_cache", ("slot_cache", "workloads"), "Adapter slots, caches and the scheduler", "CPU"),
+    Lab("lab02_serve_many_loras", ("serve",), "Serve many LoRAs on real vLLM", "GPU-optional",
         data=("labs/lab02_serve_many_loras/captured",), uses=("lab04_adapter_slot_cache",)),
 )
 
@@ -66,7 +82,6 @@ def present(impl_root: Path | None = None) -> list[Lab]:
     """The labs whose tests exist in this checkout (all four once the course is complete)."""
     out = []
     for lab in LABS:
-        if lab.public_tests.is_dir() and (impl_root is None or lab.stub_path(impl_root).exists()
-                                           or (impl_root / lab.name).exists()):
+        if lab.public_tests.is_dir() and (impl_root is None or (impl_root / lab.name).exists()):
             out.append(lab)
     return out

@@ -29,7 +29,7 @@ HIDDEN_END = "### END HIDDEN TESTS"
 
 INTRO = """## Graded checks
 
-Each cell below runs one of this lab's tests against your module (`{lab}/{module}.py`),
+Each cell below runs one of this lab's tests against your {modules},
 exactly as `make grade` does, and is worth the points shown. A cell that passes prints nothing.
 These cells are generated from the tests and locked: edits to them are undone when your work is
 graded. Hidden tests run only when your instructor grades: their cells are empty or absent in your copy.
@@ -80,10 +80,15 @@ def grade_id_of(test_name: str) -> str:
     return f"check_{test_name}"
 
 
+def _your_modules(lab: labs.Lab) -> str:
+    files = [f"`{f}`" for f in lab.files()]
+    return f"module ({files[0]})" if len(files) == 1 else f"modules ({', '.join(files[:-1])} and {files[-1]})"
+
+
 def section(lab: labs.Lab) -> list[nbformat.NotebookNode]:
     """The generated cells for ``lab``: an intro, then one graded cell per test (public first)."""
     items = catalog.discover(lab, ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",))
-    cells = [_cell("markdown", INTRO.format(lab=lab.name, module=lab.module), "graded_checks_intro")]
+    cells = [_cell("markdown", INTRO.format(modules=_your_modules(lab)), "graded_checks_intro")]
     cells += [_cell("code", cell_source(it), grade_id(it), it.points) for it in items]
     return cells
 

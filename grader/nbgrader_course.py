@@ -178,7 +178,7 @@ class CellTimeout:
 # --------------------------------------------------------------------------------------------
 
 def _setup_cell(lab: Lab) -> str:
-    alias = lab.module
+    alias = ", ".join(lab.modules)
     return ("# Course setup: find the course root, then load YOUR module from labs/ (or $PHASE11_IMPL).\n"
             "import sys, pathlib\n"
             "_here = pathlib.Path.cwd().resolve()\n"
@@ -208,9 +208,9 @@ def lab_deps(lab: Lab) -> list[Lab]:
     """Other labs this lab's assignment needs: imported by its reference module, or loaded by its
     notebook (lab02 replays the engine's log through the student's lab04 cache)."""
     names = set()
-    ref = lab.stub_path(ROOT / "solutions")
-    if ref.is_file():
-        names |= set(_IMPORTS.findall(ref.read_text()))
+    for ref in lab.stub_paths(ROOT / "solutions"):
+        if ref.is_file():
+            names |= set(_IMPORTS.findall(ref.read_text()))
     if lab.notebook.is_file():
         names |= {m for c in nbformat.read(lab.notebook, as_version=4).cells for m in _USES.findall(c.source)}
     out = []
@@ -219,14 +219,14 @@ def lab_deps(lab: Lab) -> list[Lab]:
             dep = labs.get(name)
         except KeyError:
             continue
-        if dep.name != lab.name and dep.stub_path(ROOT / "labs").is_file():
+        if dep.name != lab.name and all(p.is_file() for p in dep.stub_paths(ROOT / "labs")):
             out.append(dep)
     return out
 
 
 def student_modules(lab: Lab) -> list[str]:
     """Paths (relative to the assignment) of the modules a student writes: the lab's, then its deps'."""
-    return [f"{x.name}/{x.module}.py" for x in [lab, *lab_deps(lab)]]
+    return [f for x in [lab, *lab_deps(lab)] for f in x.files()]
 
 
 def _ship_package(lab: Lab, dest: Path) -> None:
@@ -260,11 +260,11 @@ def build(course: Path = DEFAULT_COURSE, cell_timeout: int = DEFAULT_CELL_TIMEOU
         for lab in labs.present():
             if not catalog.discover(lab, ("public",)):
                 print(f"  {lab.name}: skipped, no tests yet in {lab.public_tests}", file=sys.stderr)
-            elif lab.stub_path(ROOT / "labs").is_file():
+            elif all(p.is_file() for p in lab.stub_paths(ROOT / "labs")):
                 chosen.append(lab)
             else:
-                print(f"  {lab.name}: skipped, no stub at {lab.stub_path(ROOT / 'labs')} (run `make stubs`)",
-                      file=sys.stderr)
+                gone = [str(p) for p in lab.stub_paths(ROOT / "labs") if not p.is_file()]
+                print(f"  {lab.name}: skipped, no stub at {', '.join(gone)} (run `make stubs`)", file=sys.stderr)
     if not chosen:
         raise SystemExit("nbgrader_course: no labs found (labs/<lab>/tests/ is missing)")
     (course / "exchange").mkdir(parents=True, exist_ok=True)     # unused, but nbgrader checks it
@@ -390,9 +390,10 @@ def check_release(course: Path, lab: Lab) -> list[str]:
         if f'"{name}"' in text or f'\\"{name}\\"' in text:
             problems.append(f"{nb.name} calls hidden test {name}")
     for pkg in [lab, *lab_deps(lab)]:
-        module = pkg.stub_path(rel)
-        if not module.is_file() or module.read_bytes() != pkg.stub_path(ROOT / "labs").read_bytes():
-            problems.append(f"{module.relative_to(course)} is not the stub from labs/")
+        for m in pkg.modules:
+            module = pkg.stub_path(rel, m)
+            if not module.is_file() or module.read_bytes() != pkg.stub_path(ROOT / "labs", m).read_bytes():
+                problems.append(f"{module.relative_to(course)} is not the stub from labs/")
     if any(p.suffix == ".pyc" or p.name == "tests" for p in rel.rglob("*")):
         problems.append("compiled files or tests in the release")
     return problems
@@ -436,9 +437,9 @@ def inspect_submission(folder: Path, student: str, lab: Lab, release_nb: Path) -
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return f"student {student}: malformed notebook {nb_path}: {type(e).__name__}: {first[:200]}", notes
     notes += locked_cell_changes(nbformat.read(release_nb, as_version=4), nb)
-    module = lab.stub_path(folder)
-    if not module.is_file():
-        notes.append(f"no {lab.name}/{lab.module}.py in the submission: graded as missing code")
+    for m, rel in zip(lab.modules, lab.files()):
+        if not lab.stub_path(folder, m).is_file():
+            notes.append(f"no {rel} in the submission: graded as missing code")
     return "", notes
 
 
@@ -451,30 +452,33 @@ def fill_deps(lab: Lab, dest: Path, student_dir: Path) -> list[str]:
     """
     notes = []
     for dep in lab_deps(lab):
-        target = dep.stub_path(dest)
-        stub = dep.stub_path(ROOT / "labs").read_bytes()
-        if target.is_file() and target.read_bytes() != stub:
-            continue
-        theirs, refused = None, ""
-        for folder in (dep.name, dep.short):
-            rel = f"{folder}/{dep.name}/{dep.module}.py"
-            if not (student_dir / rel).exists() and not (student_dir / rel).is_symlink():
-                continue
-            try:
-                theirs = submission_files.read_bytes(student_dir, rel)
-                break
-            except (submission_files.UnsafeSubmission, OSError) as e:
-                refused = f" ({e})"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if theirs is not None:
-            target.write_bytes(theirs)
-            notes.append(f"{dep.name}/{dep.module}.py taken from the student's {dep.short} submission")
-        else:
-            if not target.is_file():
-                target.write_bytes(stub)
-            notes.append(f"{dep.name}/{dep.module}.py is the stub (no {dep.short} work found{refused}): "
-                         "tests that use it fail")
+        for module, file in zip(dep.modules, dep.files()):
+            notes += _fill_dep_module(dep, module, file, dest, student_dir)
     return notes
+
+
+def _fill_dep_module(dep: Lab, module: str, file: str, dest: Path, student_dir: Path) -> list[str]:
+    target = dep.stub_path(dest, module)
+    stub = dep.stub_path(ROOT / "labs", module).read_bytes()
+    if target.is_file() and target.read_bytes() != stub:
+        return []
+    theirs, refused = None, ""
+    for folder in (dep.name, dep.short):
+        rel = f"{folder}/{file}"
+        if not (student_dir / rel).exists() and not (student_dir / rel).is_symlink():
+            continue
+        try:
+            theirs = submission_files.read_bytes(student_dir, rel)
+            break
+        except (submission_files.UnsafeSubmission, OSError) as e:
+            refused = f" ({e})"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if theirs is not None:
+        target.write_bytes(theirs)
+        return [f"{file} taken from the student's {dep.short} submission"]
+    if not target.is_file():
+        target.write_bytes(stub)
+    return [f"{file} is the stub (no {dep.short} work found{refused}): tests that use it fail"]
 
 
 def locked_cell_changes(released, submitted) -> list[str]:
@@ -613,7 +617,7 @@ def feedback_leaks(course: Path, lab: Lab, student: str) -> list[str]:
     text = unescape(page.read_text(errors="replace"))
     leaks = [m for m in (nbcells.HIDDEN_BEGIN, nbcells.HIDDEN_END, "BEGIN HIDDEN") if m in text]
     seen = "\n".join(f.read_text() for f in catalog.test_files(lab.public_tests))
-    seen += lab.stub_path(ROOT / "labs").read_text()
+    seen += "\n".join(p.read_text() for p in lab.stub_paths(ROOT / "labs"))
     source = course / "source" / lab.name / f"{lab.name}.ipynb"
     if source.is_file():
         seen += "\n".join(c.source for c in nbformat.read(source, as_version=4).cells)

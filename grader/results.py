@@ -32,10 +32,12 @@ class LabRun:
 
 
 def stub_todos(lab: Lab) -> set[str]:
-    """The exact NotImplementedError messages of the lab's stub (grader/declared/)."""
-    path = lab.base / "grader" / "declared" / lab.name / f"{lab.module}.py"
-    try:
-        text = path.read_text()
-    except OSError:
-        return set()
-    return set(re.findall(r"""NotImplementedError\((?:"|')(.*? TODO \d+:.*?)(?:"|')\)""", text))
+    """The exact NotImplementedError messages of the lab's stub modules (grader/declared/)."""
+    found: set[str] = set()
+    for module in lab.modules:
+        try:
+            text = lab.declared_path(module).read_text()
+        except OSError:
+            continue
+        found |= set(re.findall(r"""NotImplementedError\((?:"|')(.*? TODO \d+:.*?)(?:"|')\)""", text))
+    return found

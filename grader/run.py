@@ -243,8 +243,9 @@ def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hid
 
     kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
     run = run_lab(lab, impl_root, kinds, sandbox, stop_at_hidden_failure)
-    if not lab.stub_path(impl_root).exists():
-        run.notes.append(f"no {lab.stub_path(impl_root)}: nothing to grade there")
+    for path in lab.stub_paths(impl_root):
+        if not path.exists():
+            run.notes.append(f"no {path}: nothing to grade there")
     edits = manifest.edited(lab)
     if edits:
         run.notes.append("public test files were edited, so public tests earn no points: "

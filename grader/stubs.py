@@ -1,6 +1,7 @@
 """Generate each lab's student stub from its reference solution (one source of truth).
 
     python -m grader.stubs           check: every labs/<lab>/<module>.py equals its generated stub
+                                     (a lab may have several modules; TODO numbers run across them)
     python -m grader.stubs --write   write the stubs (refuses to overwrite a stub with uncommitted edits)
 
 In the solution, the code a student writes sits between ``# BEGIN SOLUTION TODO n`` and
@@ -18,6 +19,7 @@ from pathlib import Path
 from grader.labs import LABS, ROOT, Lab
 
 BEGIN = re.compile(r"^(?P<indent>[ ]*)# BEGIN SOLUTION TODO (?P<todo>\d+)\s*$")
+BEGIN_TODO = re.compile(r"^[ ]*# BEGIN SOLUTION TODO (\d+)\s*$", re.M)
 END = re.compile(r"^[ ]*# END SOLUTION\s*$")
 BEGIN_ONLY = re.compile(r"^[ ]*# BEGIN SOLUTION-ONLY\s*$")
 END_ONLY = re.compile(r"^[ ]*# END SOLUTION-ONLY\s*$")
@@ -78,32 +80,39 @@ def make_stub(lab: Lab, source: str, where: str = "solution") -> str:
     return "".join(out)
 
 
-def solution_path(lab: Lab) -> Path:
-    return lab.stub_path(ROOT / "solutions")
+def solution_path(lab: Lab, module: str) -> Path:
+    return lab.stub_path(ROOT / "solutions", module)
 
 
-def generated(lab: Lab) -> str:
-    src = solution_path(lab)
+def generated(lab: Lab, module: str) -> str:
+    src = solution_path(lab, module)
     return make_stub(lab, src.read_text(), where=str(src.relative_to(ROOT)))
 
 
-def declared_path(lab: Lab) -> Path:
+def declared_path(lab: Lab, module: str) -> Path:
     """The judge's copy of the stub: the course's declarations it trusts (grader/judge/proxy.py).
 
     The student edits labs/<lab>/<module>.py; the judge never reads that file, only this one.
     """
-    return ROOT / "grader" / "declared" / lab.name / f"{lab.module}.py"
+    return lab.declared_path(module, ROOT)
+
+
+def todo_numbers(lab: Lab) -> dict[str, list[int]]:
+    """The TODO numbers in each of the lab's solution modules, in file order."""
+    return {m: [int(x) for x in BEGIN_TODO.findall(solution_path(lab, m).read_text())] for m in lab.modules}
 
 
 def out_of_sync(lab: Lab) -> str:
-    """'' when the committed stub and the judge's copy equal the generated stub, else a short diff."""
-    want = generated(lab)
-    for stub in (lab.stub_path(ROOT / "labs"), declared_path(lab)):
-        have = stub.read_text() if stub.exists() else ""
-        if want != have:
-            diff = difflib.unified_diff(have.splitlines(), want.splitlines(), str(stub.relative_to(ROOT)),
-                                        "generated from " + str(solution_path(lab).relative_to(ROOT)), lineterm="")
-            return "\n".join(list(diff)[:40])
+    """'' when every committed stub and the judge's copy equal the generated stubs, else a short diff."""
+    for module in lab.modules:
+        want = generated(lab, module)
+        for stub in (lab.stub_path(ROOT / "labs", module), declared_path(lab, module)):
+            have = stub.read_text() if stub.exists() else ""
+            if want != have:
+                diff = difflib.unified_diff(have.splitlines(), want.splitlines(), str(stub.relative_to(ROOT)),
+                                            "generated from " + str(solution_path(lab, module).relative_to(ROOT)),
+                                            lineterm="")
+                return "\n".join(list(diff)[:40])
     return ""
 
 
@@ -115,24 +124,12 @@ def _has_local_edits(path: Path) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    labs = [lab for lab in LABS if solution_path(lab).exists()]
+    labs = [lab for lab in LABS if all(solution_path(lab, m).exists() for m in lab.modules)]
     if "--write" in argv:
         for lab in labs:
-            stub = lab.stub_path(ROOT / "labs")
-            text = generated(lab)
-            decl = declared_path(lab)
-            if not decl.exists() or decl.read_text() != text:
-                decl.parent.mkdir(parents=True, exist_ok=True)
-                decl.write_text(text)
-                print(f"wrote {decl.relative_to(ROOT)}")
-            if stub.exists() and stub.read_text() == text:
-                continue
-            if _has_local_edits(stub) and "--force" not in argv:
-                print(f"refusing to overwrite {stub.relative_to(ROOT)}: it has uncommitted edits "
-                      "(commit or move them, or pass --force)", file=sys.stderr)
-                return 1
-            stub.write_text(text)
-            print(f"wrote {stub.relative_to(ROOT)}")
+            for module in lab.modules:
+                if _write(lab, module, force="--force" in argv):
+                    return 1
         return 0
     bad = [(lab, d) for lab in labs if (d := out_of_sync(lab))]
     for lab, d in bad:
@@ -141,6 +138,25 @@ def main(argv: list[str]) -> int:
         print(f"stubs in sync for {len(labs)} lab(s)")
     return 1 if bad else 0
 
+
+def _write(lab: Lab, module: str, force: bool) -> int:
+    """Write one module's stub and the judge's copy; 1 where a stub with local edits was kept."""
+    stub = lab.stub_path(ROOT / "labs", module)
+    text = generated(lab, module)
+    decl = declared_path(lab, module)
+    if not decl.exists() or decl.read_text() != text:
+        decl.parent.mkdir(parents=True, exist_ok=True)
+        decl.write_text(text)
+        print(f"wrote {decl.relative_to(ROOT)}")
+    if stub.exists() and stub.read_text() == text:
+        return 0
+    if _has_local_edits(stub) and not force:
+        print(f"refusing to overwrite {stub.relative_to(ROOT)}: it has uncommitted edits "
+              "(commit or move them, or pass --force)", file=sys.stderr)
+        return 1
+    stub.write_text(text)
+    print(f"wrote {stub.relative_to(ROOT)}")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -156,6 +156,7 @@ class Client:
         self.load_error_text: str | None = None     # set once the module cannot be loaded: no more starts
         self.load_error_note = ""
         self.load_error_category: str | None = None  # where the reason holds no text the student's code chose
+        self.unloaded: dict[str, tuple[str, str]] = {}  # module key -> (why, traceback): only its calls fail
         self.starts = 0
         self.ids = itertools.count(1)
         self.objects: dict[int, object] = {}        # handles we gave out (objects that stay here)
@@ -269,6 +270,25 @@ class Client:
                                                      f"{err['types'][0]}: {err['msg']}")
             self.load_error_note = self._local_paths(err.get("tb") or "")
             raise self._load_error()
+        try:
+            answer = self.codec.decode(doc.get("ok"), tensors)
+            self.unloaded = {str(key): (f"{err['types'][0]}: {err['msg']}", str(err.get("tb") or ""))
+                             for key, err in (answer.get("unloaded") or {}).items()}
+        except (wire.WireError, TypeError, ValueError, IndexError, KeyError, AttributeError) as e:
+            self._drop()
+            self.load_error_text = self.load_error_category = f"the sandbox's hello cannot be read: {type(e).__name__}"
+            raise self._load_error() from None
+
+    def _unloaded_error(self, module: str) -> ModuleLoadError:
+        """A call into one of the lab's modules that did not import (raised afresh for each test)."""
+        why, tb = self.unloaded[module]
+        file = module.rsplit(".", 1)[-1] + ".py"
+        exc = ModuleLoadError(self._local_paths(f"your {file} could not be imported: {why}"),
+                              f"your {file} could not be loaded (the public tests show why)")
+        if tb:
+            exc.add_note(self._local_paths(tb))
+        self._mark(exc)
+        return exc
 
     def _receive(self, deadline: float):
         """One frame from the sandbox before ``deadline``; where no control group caps the sandbox's
@@ -301,12 +321,15 @@ class Client:
         return exc
 
     # --- one call -----------------------------------------------------------------------------
-    def request(self, op: str, name: str, args=(), kwargs=None, handle=None):
-        """Run ``op`` (call / new / method / getattr) in the sandbox; returns (value, is_method)."""
+    def request(self, op: str, name: str, args=(), kwargs=None, handle=None, module: str | None = None):
+        """Run ``op`` (call / new / method / getattr) in the sandbox; returns (value, is_method).
+        ``module``: the lab module (key) a function or class of a call / new belongs to."""
         __tracebackhide__ = True
         self._ensure()
         function = name if op != "batch" else "calls"
         self.last_called = name
+        if module in self.unloaded:
+            raise self._unloaded_error(module)
         deadline, why = self.clock.deadline(function)
         if deadline <= time.monotonic():
             raise self._fail(SandboxTimeout(why), kill=False)
@@ -314,6 +337,8 @@ class Client:
         args, kwargs = list(args), dict(kwargs or {})
         sent: list = []
         doc = {"op": op, "id": rid, "name": name}
+        if module is not None:
+            doc["module"] = module
         if handle is not None:
             doc["handle"] = handle
         refs: list = []                 # what we send, in order: the answer may name these back

@@ -194,7 +194,7 @@ def judge_folder(folder: Path) -> Path:
     records = []
     named = [lab for lab in labs.LABS if lab.name == folder.name]     # nbgrader's <...>/<lab>/ folders
     for lab in named or labs.LABS:
-        if lab.stub_path(folder).is_file():
+        if any(p.is_file() for p in lab.stub_paths(folder)):
             records.append({"lab": lab.name, "digest": nbcheck.package_digest(lab, folder),
                             "summary": grade_lab(lab, folder)})
     fd, name = tempfile.mkstemp(prefix="phase11-judged-", suffix=".json")

@@ -83,7 +83,8 @@ class RemoteFunction:
 
     def __call__(self, *args, **kwargs):
         __tracebackhide__ = True            # pytest's report starts in the test and ends in the student's code
-        return self._client.request("call", self._declared.__name__, args, kwargs)[0]
+        return self._client.request("call", self._declared.__name__, args, kwargs,
+                                    module=self._declared.__module__)[0]
 
     def __repr__(self):
         return f"<function {self._declared.__name__} (runs in the sandbox)>"
@@ -96,7 +97,7 @@ class RemoteObject:
 
     def __new__(cls, *args, **kwargs):
         __tracebackhide__ = True
-        return cls._p11_client.request("new", cls.__name__, args, kwargs)[0]
+        return cls._p11_client.request("new", cls.__name__, args, kwargs, module=cls.__module__)[0]
 
     def __init__(self, *args, **kwargs):
         pass                                # made in the sandbox by __new__

@@ -1,7 +1,8 @@
 """One lab's judging session: the proxy modules the tests import and the sandbox behind them.
 
-``Session(lab, impl_root)`` puts ``<lab>.<module>`` into ``sys.modules`` as a proxy (proxy.py)
-whose student parts run in a sandbox (jail.py) holding a private copy of ``impl_root/<lab>/``.
+``Session(lab, impl_root)`` puts each of the lab's ``<lab>.<module>`` into ``sys.modules`` as a
+proxy (proxy.py), in the lab's order (a later module may import an earlier one), whose student
+parts run in one sandbox (jail.py) holding a private copy of ``impl_root/<lab>/``.
 Nothing here imports the student's code. A lab whose code imports another lab's module
 (lab 02 replays through lab 04's cache) gets that module as follows: where this copy of the
 course has the reference solution, its classes stay here with the judge and the sandbox gets
@@ -10,11 +11,9 @@ otherwise the sandbox gets the student's own module of that lab, and a note says
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-from grader import time_limits
+from grader import reference, time_limits
 from grader.judge import proxy
 from grader.judge.client import Client, Clock
 from grader.judge.jail import Jail, Stage
@@ -25,23 +24,6 @@ LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeou
 FUNCTION_BUDGET_FACTOR = 2   # ... and any one of the student's functions this many of the lab's longest test limit
 
 
-def declared_path(lab: Lab, base: Path | None = None) -> Path:
-    return (base or lab.base) / "grader" / "declared" / lab.name / f"{lab.module}.py"
-
-
-def _reference(dep: Lab):
-    """The course's reference module of ``dep``, loaded privately, or None where this copy has none."""
-    path = ROOT / "solutions" / dep.name / f"{dep.module}.py"
-    if not path.is_file():
-        return None
-    name = f"_p11_reference_{dep.name}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class Session:
     def __init__(self, lab: Lab, impl_root: Path, sandbox: bool = True):
         self.lab, self.impl = lab, Path(impl_root)
@@ -49,25 +31,28 @@ class Session:
         self.limits = time_limits.limits(lab)          # per-test limits from the reference's recorded times
         longest = max(self.limits.values(), default=lab.timeout_s)
         self.clock = Clock(lab.timeout_s, lab.timeout_s * LAB_BUDGET_FACTOR, longest * FUNCTION_BUDGET_FACTOR)
-        modkey = f"{lab.name}.{lab.module}"
         packages = [(self.impl / lab.name, lab.name)]
         judge_modules, hello_judge, types = {}, {}, {}
         data_names = {}
         for dep_name in lab.uses:
             dep = get(dep_name)
-            dep_key = f"{dep.name}.{dep.module}"
-            ref = _reference(dep)
-            if ref is not None:
-                funcs, classes = proxy.todo_names(declared_path(dep, ROOT).read_text())
-                judge_modules[dep_key] = ref
-                hello_judge[dep_key] = sorted(classes)
-                packages.append((declared_path(dep, ROOT).parent, dep.name))
-                for key, cls in proxy.data_types(ref).items():
-                    types[(dep_key, key[1])] = cls
-                    proxy._JUDGE_LOCAL.update(getattr(ref, c) for c in classes)
-                data_names[dep_key] = [k[1] for k in proxy.data_types(ref)]
+            refs = {m: reference.load(dep, m) for m in dep.modules}
+            if all(ref is not None for ref in refs.values()):
+                packages.append((dep.declared_path(dep.modules[0], ROOT).parent, dep.name))
+                kept = []
+                for m, ref in refs.items():
+                    dep_key = f"{dep.name}.{m}"
+                    funcs, classes = proxy.todo_names(dep.declared_path(m, ROOT).read_text())
+                    if classes:              # the student's code makes these; they stay here, run by the reference
+                        judge_modules[dep_key] = ref
+                        hello_judge[dep_key] = sorted(classes)
+                        proxy._JUDGE_LOCAL.update(getattr(ref, c) for c in classes)
+                        kept += [f"{m}.{c}" for c in sorted(classes)]
+                    for key, cls in proxy.data_types(ref).items():
+                        types[(dep_key, key[1])] = cls
+                    data_names[dep_key] = [k[1] for k in proxy.data_types(ref)]
                 self.notes.append(f"{lab.short} runs with the course's reference {dep.short} "
-                                  f"({dep.module}.{', '.join(sorted(classes))}), not yours: labs are graded apart")
+                                  f"({', '.join(kept)}), not yours: labs are graded apart")
             else:
                 packages.append((self.impl / dep.name, dep.name))
                 self.notes.append(f"{lab.short} runs with your own {dep.short} module (this copy of the course "
@@ -84,15 +69,21 @@ class Session:
             # file names were chosen before grading, never by running code: hidden tests may show them
             self.client.load_error_text = self.client.load_error_category = f"your files could not be loaded: {why}"
         self.client.paths = {"/p11/impl/": f"{self.impl}/"}
-        self.module, remote = proxy.build(self.client, declared_path(lab), modkey)
-        types.update(proxy.data_types(self.module))
+        self.modules, remote, exceptions = {}, {}, {}
+        for module in lab.modules:          # in order: a later module may import an earlier one
+            modkey = f"{lab.name}.{module}"
+            mod, classes = proxy.build(self.client, lab.declared_path(module), modkey)
+            self.modules[modkey] = mod
+            remote.update(classes)
+            exceptions.update(proxy.exception_types(mod))
+            types.update(proxy.data_types(mod))
+            data_names[modkey] = [k[1] for k in proxy.data_types(mod)]
         self.client.codec.types = types
         self.client.codec.names = {cls: key for key, cls in types.items()}
-        self.client.exceptions = proxy.exception_types(self.module)
+        self.client.exceptions = exceptions
         self.client.remote_factory = proxy.make_stand_in(remote)
-        data_names[modkey] = [k[1] for k in proxy.data_types(self.module)]
-        self.client.hello = {"module": modkey, "remote_classes": sorted(remote), "judge_modules": hello_judge,
-                             "data_types": data_names}
+        self.client.hello = {"modules": list(self.modules), "remote_classes": sorted(remote),
+                             "judge_modules": hello_judge, "data_types": data_names}
 
     def sandbox_note(self) -> str:
         if self.client.sandboxed is False:

@@ -41,13 +41,14 @@ def mutants_for(lab: Lab) -> list[Mutant]:
 
 
 def apply(lab: Lab, mutant: Mutant, dest: Path, source_root: Path = ROOT / "solutions") -> Path:
-    """Copy the reference implementation root to ``dest`` and apply ``mutant`` to ``lab``'s module."""
+    """Copy the reference implementation root to ``dest`` and apply ``mutant`` to the one module of
+    ``lab`` whose text holds ``mutant.old`` (exactly once in all the lab's modules)."""
     shutil.copytree(source_root, dest, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-    path = lab.stub_path(dest)
-    text = path.read_text()
-    count = text.count(mutant.old)
+    texts = {path: path.read_text() for path in lab.stub_paths(dest)}
+    count = sum(text.count(mutant.old) for text in texts.values())
     if count != 1:
         raise ValueError(f"mutant {lab.name}/{mutant.name}: 'old' text occurs {count} times in "
-                         f"{lab.module}.py (must be exactly once); did the reference change?")
-    path.write_text(text.replace(mutant.old, mutant.new))
+                         f"{' + '.join(lab.files())} (must be exactly once); did the reference change?")
+    path = next(p for p, text in texts.items() if mutant.old in text)
+    path.write_text(texts[path].replace(mutant.old, mutant.new))
     return dest

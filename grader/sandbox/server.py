@@ -36,7 +36,7 @@ class Server:
         self.objects: dict[int, object] = {}
         self.ids = itertools.count(1)
         self.cb_ids = itertools.count(1)
-        self.module = None
+        self.modules: dict[str, object] = {}     # the lab's student modules that imported, by key
         self.remote_classes: dict[str, type] = {}
         self.tracker = SandboxTracker()
         self.codec = wire.Codec("s", {}, local=self._local, remote=self._judge_object, own=self._own,
@@ -64,12 +64,20 @@ class Server:
 
     # --- setup -----------------------------------------------------------------------------
     def hello(self, doc):
-        modkey = doc["module"]
+        """Import the lab's modules in order. One that fails to import is reported by name, and
+        only calls into it fail: the lab's other modules are still graded."""
+        keys = [k for k in doc.get("modules", []) if type(k) is str]
+        unloaded = {}
+        for key in keys:
+            try:
+                self.modules[key] = importlib.import_module(key)
+            except BaseException as e:        # noqa: BLE001 - the student's import, reported as data
+                unloaded[key] = describe(e)
         types = {}
-        for key in [modkey, *doc.get("judge_modules", {})]:
-            mod = importlib.import_module(key)
-            if key == modkey:
-                self.module = mod
+        for key in dict.fromkeys([*self.modules, *doc.get("judge_modules", {}), *doc.get("data_types", {})]):
+            if key in unloaded:
+                continue
+            mod = self.modules.get(key) or importlib.import_module(key)
             for name in doc.get("data_types", {}).get(key, []):
                 cls = getattr(mod, name, None)
                 if wire.is_data_type(cls):
@@ -79,12 +87,18 @@ class Server:
             for name in names:
                 setattr(mod, name, JudgeClass(self, key, name))
         for name in doc.get("remote_classes", []):
-            cls = getattr(self.module, name, None)
-            if isinstance(cls, type):
+            cls = next((c for m in self.modules.values() if isinstance(c := getattr(m, name, None), type)), None)
+            if cls is not None:
                 self.remote_classes[name] = cls
         self.codec.types = types
         self.codec.names = {cls: key for key, cls in types.items()}
-        return {"pid": os.getpid(), "uid": os.getuid()}
+        return {"pid": os.getpid(), "uid": os.getuid(), "unloaded": unloaded}
+
+    def _module(self, doc):
+        mod = self.modules.get(doc.get("module"))
+        if mod is None:
+            raise AttributeError(f"no module {doc.get('module')!r} of this lab is loaded")
+        return mod
 
     # --- one request -----------------------------------------------------------------------
     def handle(self, doc, args, kwargs):
@@ -92,14 +106,15 @@ class Server:
         if type(name) is not str:
             raise wire.WireError("request without a name")
         if op == "call":
-            fn = getattr(self.module, name, None)
+            mod = self._module(doc)
+            fn = getattr(mod, name, None)
             if not callable(fn):
-                raise AttributeError(f"your module {self.module.__name__} has no function {name}()")
+                raise AttributeError(f"your module {mod.__name__} has no function {name}()")
             return fn(*args, **kwargs), False
         if op == "new":
             cls = self.remote_classes.get(name)
             if cls is None:
-                raise AttributeError(f"your module {self.module.__name__} has no class {name}")
+                raise AttributeError(f"your module {doc.get('module')} has no class {name}")
             return cls(*args, **kwargs), False
         obj = self._own(doc.get("handle"))
         if op == "getattr":

@@ -9,7 +9,7 @@ from conftest import run_grader
 
 def test_every_lab_exists_with_its_contract_files():
     for lab in LABS:
-        for path in (lab.stub_path(ROOT / "labs"), lab.stub_path(ROOT / "solutions"), lab.page,
+        for path in (*lab.stub_paths(ROOT / "labs"), *lab.stub_paths(ROOT / "solutions"), lab.page,
                      lab.notebook, lab.public_tests, lab.hidden_tests):
             assert path.exists(), f"{lab.name}: missing {path.relative_to(ROOT)}"
         items = catalog.discover(lab)

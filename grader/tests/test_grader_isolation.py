@@ -84,17 +84,20 @@ DECLARED = (
 )
 
 
-def make_lab(root: Path, name: str, module: str, declared: str, public: str, hidden: str | None = None,
+def make_lab(root: Path, name: str, module: str | dict, declared: str = "", public: str = "", hidden: str | None = None,
              timeout_s: int = 2, memory_mb: int = 1024) -> Lab:
-    """A synthetic lab under ``root``: its declared module, public tests and (optionally) hidden ones."""
+    """A synthetic lab under ``root``: its declared module(s) (``module`` with ``declared``, or a
+    dict module -> declared text, in order), public tests and (optionally) hidden ones."""
+    modules = module if isinstance(module, dict) else {module: declared}
     (root / "grader" / "declared" / name).mkdir(parents=True)
-    (root / "grader" / "declared" / name / f"{module}.py").write_text(declared)
+    for m, text in modules.items():
+        (root / "grader" / "declared" / name / f"{m}.py").write_text(text)
     (root / "labs" / name / "tests").mkdir(parents=True)
     (root / "labs" / name / "tests" / "test_public.py").write_text(public)
     if hidden is not None:
         (root / "grader" / "hidden" / name).mkdir(parents=True)
         (root / "grader" / "hidden" / name / "test_hidden.py").write_text(hidden)
-    return Lab(name, module, name, "CPU", timeout_s=timeout_s, memory_mb=memory_mb, base=root)
+    return Lab(name, tuple(modules), name, "CPU", timeout_s=timeout_s, memory_mb=memory_mb, base=root)
 
 
 def make_course(root: Path) -> Lab:

@@ -2,43 +2,38 @@
 checks, ``percentile`` and ``make_trace`` (the reference module, imported from solutions/)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from grader import reference
 from grader.labs import ROOT, get
 
 LAB = get("lab04")
-PATH = LAB.stub_path(ROOT / "solutions")
-if not PATH.is_file():
+wl = reference.load(LAB, "workloads")
+if wl is None:
     pytest.skip("no solutions/ in this copy (student release)", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location("lab04_reference_for_trace_tests", PATH)
-sc = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = sc               # dataclasses look their module up while the class is built
-_spec.loader.exec_module(sc)
-T = sc.TraceRequest
+T = wl.TraceRequest
 
 
 def test_trace_round_trips_through_json_lines(tmp_path):
-    trace = sc.make_trace(300, 5.0, kind="zipf", n_adapters=6, base_share=0.2, rank_mix=(64, 32, 16, 8), seed=4)
+    trace = wl.make_trace(300, 5.0, kind="zipf", n_adapters=6, base_share=0.2, rank_mix=(64, 32, 16, 8), seed=4)
     path = tmp_path / "t.jsonl"
-    assert sc.write_trace(path, trace) == 300
+    assert wl.write_trace(path, trace) == 300
     lines = path.read_text().splitlines()
-    assert len(lines) == 300 and all(set(json.loads(x)) == set(sc.TRACE_FIELDS) for x in lines)
-    assert sc.read_trace(path) == trace
+    assert len(lines) == 300 and all(set(json.loads(x)) == set(wl.TRACE_FIELDS) for x in lines)
+    assert wl.read_trace(path) == trace
 
 
 def test_make_trace_is_deterministic_and_consistent():
-    a = sc.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, base_share=0.3,
+    a = wl.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, base_share=0.3,
                       rank_mix=(64, 32, 16, 8), prompt=(4, 9), output=3, seed=7)
-    assert a == sc.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, base_share=0.3,
+    assert a == wl.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, base_share=0.3,
                               rank_mix=(64, 32, 16, 8), prompt=(4, 9), output=3, seed=7)
-    assert a != sc.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, seed=8)
+    assert a != wl.make_trace(500, 10.0, cv=2.0, kind="uniform", n_adapters=5, seed=8)
     for r in a:
         assert r.rank == ((64, 32, 16, 8)[(r.adapter - 1) % 4] if r.adapter else 0)
         assert 4 <= r.prompt_tokens <= 9 and r.output_tokens == 3
@@ -56,7 +51,7 @@ def test_a_bad_trace_file_names_the_line(tmp_path, line, words):
     good = json.dumps(dict(arrival_s=0.0, adapter=1, rank=8, prompt_tokens=4, output_tokens=2))
     path.write_text(good + "\n\n" + line + "\n")
     with pytest.raises(ValueError, match=words) as e:
-        sc.read_trace(path)
+        wl.read_trace(path)
     assert str(path) in str(e.value)
     if words in ("keys", "not JSON"):
         assert f"{path}:3:" in str(e.value)          # the blank line counts: line numbers are the file's
@@ -64,7 +59,7 @@ def test_a_bad_trace_file_names_the_line(tmp_path, line, words):
 
 def test_unsorted_trace_is_named():
     with pytest.raises(ValueError, match=r"trace\[1\] arrives at 0.5 s, before trace\[0\]"):
-        sc.check_timed_trace([T(1.0, 1, 8, 4, 2), T(0.5, 1, 8, 4, 2)])
+        wl.check_timed_trace([T(1.0, 1, 8, 4, 2), T(0.5, 1, 8, 4, 2)])
 
 
 def test_percentile_is_numpys_linear():
@@ -72,17 +67,17 @@ def test_percentile_is_numpys_linear():
     for n in (1, 2, 3, 10, 101, 1000):
         xs = list(rng.exponential(size=n))
         for q in (0, 1, 25, 50, 90, 99, 99.9, 100):
-            assert sc.percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), rel=1e-12)
+            assert wl.percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)), rel=1e-12)
     with pytest.raises(ValueError):
-        sc.percentile([], 50)
+        wl.percentile([], 50)
     with pytest.raises(ValueError):
-        sc.percentile([1.0], 101)
+        wl.percentile([1.0], 101)
 
 
 def test_step_costs_refuse_nonsense():
     for bad in (dict(base_step_s=0.0), dict(per_token_s=-1e-6), dict(disk_load_s="slow"), dict(host_load_s=True)):
         with pytest.raises(ValueError, match="StepCosts"):
-            sc.StepCosts(**bad)
+            wl.StepCosts(**bad)
 
 
 def test_power_distribution_at_one_is_uniform():
@@ -97,7 +92,7 @@ def test_power_distribution_at_one_is_uniform():
 
 def test_the_page_states_the_default_costs_and_the_rank_row_size():
     page = LAB.page.read_text()
-    c = sc.StepCosts()
+    c = wl.StepCosts()
     said = (f"({c.base_step_s * 1e3:.0f} ms a step, {c.per_token_s * 1e6:.0f} µs a prompt token, "
             f"{c.host_load_s * 1e3:.0f} ms to copy an adapter from\nhost memory, {c.disk_load_s * 1e3:.0f} ms "
             f"to read one from disk)")
@@ -109,14 +104,14 @@ def test_the_page_states_the_default_costs_and_the_rank_row_size():
 
 def test_the_page_shows_the_notebooks_trace(tmp_path):
     """The two JSON lines on the page are the start of the trace the notebook writes for lab 02."""
-    trace = sc.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),
+    trace = wl.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),
                           prompt=(8, 48), output=(4, 16), seed=3)
     path = tmp_path / "lab04_zipf.jsonl"
-    sc.write_trace(path, trace)
+    wl.write_trace(path, trace)
     first_two = "\n".join(path.read_text().splitlines()[:2])
     assert "```json\n" + first_two + "\n```" in LAB.page.read_text()
     notebook = "".join("".join(c["source"]) for c in json.loads(LAB.notebook.read_text())["cells"])
-    assert ('sc.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),\n'
+    assert ('wl.make_trace(200, 4.0, kind="zipf", n_adapters=3, alpha=1.5, base_share=0.2, rank_mix=(8, 16),\n'
             '                      prompt=(8, 48), output=(4, 16), seed=3)') in notebook
 
 

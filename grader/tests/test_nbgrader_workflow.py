@@ -65,27 +65,28 @@ def batch(tmp_path_factory) -> Batch:
     rel, subs = course / "release", root / "submissions"
     mutants = {}
     for lab in chosen:
-        S.make(rel, subs, "ref", lab, S.reference_module(lab))
+        S.make(rel, subs, "ref", lab, S.reference_modules(lab))
         S.make(rel, subs, "stub", lab)
         mutant = S.first_mutant(lab)
         if mutant is not None:
-            mutants[lab.name] = S.mutant_module(lab, mutant)
+            mutants[lab.name] = S.mutant_modules(lab, mutant)
             S.make(rel, subs, "mutant", lab, mutants[lab.name])
     robust = next(lab for short in ROBUST_PREFERENCE for lab in chosen if lab.short == short)
-    wrong = mutants.get(robust.name, S.reference_module(robust))
+    wrong = mutants.get(robust.name, S.reference_modules(robust))
     S.make(rel, subs, "loop", robust, wrong, extra_cell=S.LOOP_CELL)
-    S.make(rel, subs, "sigint", robust, S.reference_module(robust), extra_cell=S.IGNORE_SIGINT_CELL)
-    S.make(rel, subs, "kill", robust, S.reference_module(robust), extra_cell=S.KILL_KERNEL_CELL)
+    S.make(rel, subs, "sigint", robust, S.reference_modules(robust), extra_cell=S.IGNORE_SIGINT_CELL)
+    S.make(rel, subs, "kill", robust, S.reference_modules(robust), extra_cell=S.KILL_KERNEL_CELL)
     S.make(rel, subs, "edited", robust, edit=S.edit_locked_public_cell)          # the stub, "passing"
-    S.make(rel, subs, "peek", robust, S.reference_module(robust), extra_cell=S.PEEK_CELL)
-    S.make(rel, subs, "deleted", robust, S.reference_module(robust), edit=S.delete_graded_cell)
+    S.make(rel, subs, "peek", robust, S.reference_modules(robust), extra_cell=S.PEEK_CELL)
+    S.make(rel, subs, "deleted", robust, S.reference_modules(robust), edit=S.delete_graded_cell)
     S.break_notebook(S.make(rel, subs, "malformed", robust) / f"{robust.name}.ipynb")
     missing = S.make(rel, subs, "missing", robust)
     (missing / f"{robust.name}.ipynb").rename(missing / "Untitled.ipynb")
     # submissions that try the grader around the sandbox (issue 1, part 2)
     evil = S.make(rel, subs, "linked", robust)
-    robust.stub_path(evil).unlink()
-    robust.stub_path(evil).symlink_to(f"/proc/self/cwd/solutions/{robust.name}/{robust.module}.py")
+    linked = robust.stub_path(evil, robust.modules[0])
+    linked.unlink()
+    linked.symlink_to(f"/proc/self/cwd/solutions/{robust.name}/{linked.name}")
     (S.make(rel, subs, "dangling", robust) / "notes.txt").symlink_to("/nonexistent/notes.txt")
     S.make(rel, subs, "tamper", robust, extra_cell=S.TAMPER_CELL.format(course=str(course), marker=TAMPER_MARK,
                                                                        root=str(ROOT)))
@@ -149,7 +150,7 @@ def test_config_has_absolute_gradebook_kernel_timeout_path_and_keeps_student_mod
     assert spec["argv"][1:] == ["-m", "grader.judge.kernel_jail", "{connection_file}"]
     assert cfg.Autograde.exclude_overwriting == {lab.name: nbc.student_modules(lab) for lab in batch.labs}
     for lab in batch.labs:
-        assert nbc.student_modules(lab)[0] == f"{lab.name}/{lab.module}.py"
+        assert nbc.student_modules(lab)[:len(lab.modules)] == lab.files()
     text = (batch.course / "nbgrader_config.py").read_text()
     assert "GENERATED" in text and f"ROOT = {str(ROOT)!r}" in text and "PYTHONPATH" in text
 
@@ -172,11 +173,12 @@ def test_untouched_stub_scores_zero_without_errors(batch):
 def test_a_lab_that_builds_on_another_gets_the_students_own_module(batch):
     for lab in batch.labs:
         for dep in nbc.lab_deps(lab):
-            if dep in batch.labs:       # the stub student left the dependency as released: take theirs
-                assert f"{dep.name}/{dep.module}.py taken from the student's {dep.short} submission" \
-                    in batch.outcomes[("stub", lab.name)].notes
-            ref = dep.stub_path(batch.course / "submitted" / "ref" / lab.name)
-            assert ref.read_text() == S.reference_module(dep)
+            for m, file in zip(dep.modules, dep.files()):
+                if dep in batch.labs:   # the stub student left the dependency as released: take theirs
+                    assert f"{file} taken from the student's {dep.short} submission" \
+                        in batch.outcomes[("stub", lab.name)].notes
+                ref = dep.stub_path(batch.course / "submitted" / "ref" / lab.name, m)
+                assert ref.read_text() == S.reference_modules(dep)[m]
 
 
 def test_plausible_wrong_answer_passes_public_fails_hidden(batch):
@@ -312,7 +314,7 @@ def test_a_notebook_cannot_read_the_hidden_tests(batch):
 
 def test_linked_or_special_files_reject_that_submission_only(batch):
     lab = batch.robust
-    for student, name in (("linked", f"{lab.module}.py"), ("dangling", "notes.txt")):
+    for student, name in (("linked", f"{lab.modules[0]}.py"), ("dangling", "notes.txt")):
         o = batch.outcomes[(student, lab.name)]
         assert o.status == "rejected" and f"{name} is a symbolic link" in o.message, o
         assert not (batch.course / "feedback" / student / lab.name).exists()

@@ -349,8 +349,8 @@ def test_code_appended_to_every_stub_scores_zero(tmp_path):
     impl = tmp_path / "impl"
     shutil.copytree(ROOT / "labs", impl, ignore=shutil.ignore_patterns("__pycache__", "model", "*.bak-*"))
     for lab in LABS:
-        stub = lab.stub_path(impl)
-        stub.write_text(stub.read_text() + APPENDED)
+        for stub in lab.stub_paths(impl):
+            stub.write_text(stub.read_text() + APPENDED)
     for lab in LABS:
         s = grade_lab(lab, impl)
         assert s["score"] == 0, (lab.name, [t["name"] for t in s["tests"] if t["passed"]])

@@ -28,7 +28,7 @@ def release():
 
 def solution_lines(lab) -> set[str]:
     """Distinctive lines of the reference's solution regions (long enough not to be generic)."""
-    lines = lab.stub_path(ROOT / "solutions").read_text().splitlines()
+    lines = [ln for p in lab.stub_paths(ROOT / "solutions") for ln in p.read_text().splitlines()]
     out, inside = set(), False
     for ln in lines:
         if BEGIN.match(ln):
@@ -44,7 +44,8 @@ def test_release_has_the_student_layout(release):
     for top in ("README.md", "Makefile", "pyproject.toml", "environment.yml", "phase11/README.md"):
         assert top in release, top
     for lab in LABS:
-        assert f"labs/{lab.name}/{lab.module}.py" in release
+        for file in lab.files():
+            assert f"labs/{file}" in release
         assert f"notebooks/{lab.name}.ipynb" in release
     assert not any(f.startswith(("solutions/", "grader/hidden/", "grader/tests/", "grader/mutants/", ".ci/"))
                    for f in release)
@@ -58,14 +59,14 @@ def test_no_debris(release):
 
 def test_no_solution_body_reached_the_release(release):
     # A line the course hands out anyway (in any lab's stub) is not a secret, even if a solution repeats it.
-    handed_out = {ln.strip() for lab in LABS for ln in lab.stub_path(ROOT / "labs").read_text().splitlines()}
+    handed_out = {ln.strip() for lab in LABS for p in lab.stub_paths(ROOT / "labs") for ln in p.read_text().splitlines()}
     for lab in LABS:
         secrets = solution_lines(lab) - handed_out
         assert secrets, f"{lab.name}: no solution lines found to check"
         for name, text in release.items():
             leaked = [s for s in secrets if s in text]
             assert not leaked, f"{name} contains {lab.name}'s solution: {leaked[:3]}"
-        assert "BEGIN SOLUTION" not in release[f"labs/{lab.name}/{lab.module}.py"]
+        assert not any("BEGIN SOLUTION" in release[f"labs/{file}"] for file in lab.files())
 
 
 def test_no_hidden_test_reached_the_release(release):
@@ -97,15 +98,18 @@ def test_make_grade_works_inside_the_release_and_says_public_only(release):
 
 
 def test_reset_in_the_release_restores_a_stub_and_keeps_a_backup(release):
-    lab = LABS[0]
-    stub = DEST / "labs" / lab.name / f"{lab.module}.py"
-    original = stub.read_text()
+    """One module of a two-module lab is reset; the other keeps the student's work."""
+    lab = next(lab for lab in LABS if len(lab.modules) > 1)
+    stub, other = (lab.stub_path(DEST / "labs", m) for m in lab.modules[::-1][:2])
+    original, kept = stub.read_text(), other.read_text() + "\n# my other work\n"
     stub.write_text(original + "\n# my work\n")
+    other.write_text(kept)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(["make", "reset", f"LAB={lab.short}", f"VENV={ROOT / '.venv'}"], cwd=DEST,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(["make", "reset", f"LAB={lab.short}", f"MODULE={lab.modules[-1]}", f"VENV={ROOT / '.venv'}"],
+                          cwd=DEST, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert stub.read_text() == original
+    assert stub.read_text() == original and other.read_text() == kept
+    other.write_text(kept.removesuffix("\n# my other work\n"))
     backups = list(stub.parent.glob(f"{stub.name}.bak-*"))
     assert backups and backups[0].read_text().endswith("# my work\n")
 

@@ -6,9 +6,9 @@ import statistics
 import numpy as np
 import pytest
 
-from lab04_adapter_slot_cache import slot_cache as sc
+from lab04_adapter_slot_cache import workloads as wl
 
-T = sc.TraceRequest
+T = wl.TraceRequest
 
 
 class Req:
@@ -111,10 +111,10 @@ def test_hidden_timed_random_vs_reference():
         max_cpu = max_loras + rng.choice([0, 1, 3])
         # dyadic costs and arrival times: every sum is exact, so no tie between an arrival and a
         # step's end depends on the order in which a simulator adds up a step's cost
-        costs = sc.StepCosts(rng.choice([2 ** -6, 2 ** -5]),
+        costs = wl.StepCosts(rng.choice([2 ** -6, 2 ** -5]),
                              *(rng.choice([0.0, x]) for x in (2 ** -11, 2 ** -9, 2 ** -8, 2 ** -4)))
         trace = random_timed_trace(rng, 300, rng.choice([2, 5, 12]), rng.choice([5.0, 40.0, 200.0]))
-        got = report_dict(sc.simulate_timed(trace, max_loras, seqs, max_cpu, costs))
+        got = report_dict(wl.simulate_timed(trace, max_loras, seqs, max_cpu, costs))
         want = ref_timed(trace, max_loras, seqs, max_cpu, costs)
         for key, value in want.items():
             assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (
@@ -125,10 +125,10 @@ def test_hidden_timed_random_vs_reference():
 @pytest.mark.points(2)
 @pytest.mark.hint("TTFT and queueing are measured from ARRIVAL; the first token comes at the end of the admission step")
 def test_hidden_latency_is_from_arrival():
-    c = sc.StepCosts(1.0, 0.0, 0.0, 0.0, 0.0)
+    c = wl.StepCosts(1.0, 0.0, 0.0, 0.0, 0.0)
     # one slot, three adapters arriving together: they run one after another, 1 s a step
     trace = [T(0.0, 1, 8, 4, 1), T(0.0, 2, 8, 4, 1), T(0.25, 3, 8, 4, 2)]
-    r = sc.simulate_timed(trace, 1, 4, 3, c)
+    r = wl.simulate_timed(trace, 1, 4, 3, c)
     assert r.queue_s == pytest.approx([0.0, 1.0, 1.75])
     assert r.ttft_s == pytest.approx([1.0, 2.0, 2.75])
     assert r.e2e_s == pytest.approx([1.0, 2.0, 3.75])
@@ -138,12 +138,12 @@ def test_hidden_latency_is_from_arrival():
 @pytest.mark.points(2)
 @pytest.mark.hint("the base model costs no adapter time and never takes a slot; a host->device copy costs host_load_s, a disk read disk_load_s")
 def test_hidden_step_costs():
-    c = sc.StepCosts(1.0, 0.0, 0.5, 2.0, 8.0)
-    r = sc.simulate_timed([T(0.0, 0, 0, 4, 1)] * 3, 1, 4, 1, c)          # base only: 1 step, 1 s
+    c = wl.StepCosts(1.0, 0.0, 0.5, 2.0, 8.0)
+    r = wl.simulate_timed([T(0.0, 0, 0, 4, 1)] * 3, 1, 4, 1, c)          # base only: 1 step, 1 s
     assert (r.steps, r.duration_s, r.loads) == (1, pytest.approx(1.0), 0)
     # 1 (disk), then 2 (disk, evicts 1 from the device, keeps it on the host), then 1 (host)
     trace = [T(0.0, 1, 8, 1, 1), T(0.0, 2, 8, 1, 1), T(0.0, 1, 8, 1, 1)]
-    r = sc.simulate_timed(trace, 1, 1, 2, c)
+    r = wl.simulate_timed(trace, 1, 1, 2, c)
     assert r.ttft_s == pytest.approx([9.5, 19.0, 22.5])
     assert (r.disk_loads, r.host_loads, r.device_evictions, r.host_evictions) == (2, 1, 2, 0)
 
@@ -155,10 +155,10 @@ def test_hidden_timed_bad_input():
     for bad in ([T(1.0, 1, 8, 4, 2), good], [T(0.0, -1, 8, 4, 2)], [T(0.0, 1, 8, 0, 2)],
                 [T(0.0, 1, 8, 4, 0)], [T(0.0, 0, 8, 4, 2)], [(0.0, 1, 8)]):
         with pytest.raises(ValueError):
-            sc.simulate_timed(bad, 2, 2)
+            wl.simulate_timed(bad, 2, 2)
     with pytest.raises(ValueError):
-        sc.simulate_timed([good], 2, 2, max_cpu_loras=1)
-    r = sc.simulate_timed([], 2, 2)
+        wl.simulate_timed([good], 2, 2, max_cpu_loras=1)
+    r = wl.simulate_timed([], 2, 2)
     assert (r.requests, r.steps, r.duration_s, r.ttft_s) == (0, 0, 0.0, [])
 
 
@@ -168,9 +168,9 @@ def test_hidden_summary_vs_numpy():
     rng = random.Random(4)
     for case in range(10):
         trace = random_timed_trace(rng, 400, rng.choice([3, 9]), rng.choice([10.0, 80.0]))
-        r = sc.simulate_timed(trace, 2, 6, 4)
+        r = wl.simulate_timed(trace, 2, 6, 4)
         slo = rng.choice([0.05, 0.2, 1.0])
-        s = sc.latency_summary(trace, r, slo)
+        s = wl.latency_summary(trace, r, slo)
         ttft, e2e = np.array(r.ttft_s), np.array(r.e2e_s)
         assert s.ttft_p50_s == pytest.approx(np.percentile(ttft, 50), rel=1e-9), f"case {case}"
         assert s.ttft_p90_s == pytest.approx(np.percentile(ttft, 90), rel=1e-9), f"case {case}"
@@ -191,12 +191,12 @@ def test_hidden_summary_vs_numpy():
 @pytest.mark.hint("a report must be summarised with its own trace; an SLO bound is a number of seconds > 0")
 def test_hidden_summary_bad_input():
     trace = [T(0.0, 1, 8, 4, 2), T(0.5, 0, 0, 4, 2)]
-    r = sc.simulate_timed(trace, 1, 2)
+    r = wl.simulate_timed(trace, 1, 2)
     with pytest.raises(ValueError):
-        sc.latency_summary(trace[:1], r, 0.1)
+        wl.latency_summary(trace[:1], r, 0.1)
     with pytest.raises(ValueError):
-        sc.latency_summary(trace, r, 0)
-    s = sc.latency_summary([T(0.0, 0, 0, 4, 2)], sc.simulate_timed([T(0.0, 0, 0, 4, 2)], 1, 1), 1.0)
+        wl.latency_summary(trace, r, 0)
+    s = wl.latency_summary([T(0.0, 0, 0, 4, 2)], wl.simulate_timed([T(0.0, 0, 0, 4, 2)], 1, 1), 1.0)
     assert s.fairness == 1.0 and s.slo_attainment == 1.0
 
 
@@ -207,10 +207,10 @@ def test_hidden_padded_vs_paged():
     for _ in range(50):
         slots, max_rank, bpr = rng.randint(1, 16), rng.choice([8, 16, 64, 256]), rng.randint(1, 5000)
         ranks = [rng.randint(1, max_rank) for _ in range(rng.randint(0, slots))]
-        m = sc.padded_vs_paged(ranks, slots, max_rank, bpr)
+        m = wl.padded_vs_paged(ranks, slots, max_rank, bpr)
         assert (m.padded_bytes, m.paged_bytes) == (slots * max_rank * bpr, sum(ranks) * bpr)
         assert m.wasted_share == pytest.approx(1 - sum(ranks) / (slots * max_rank))
     with pytest.raises(ValueError):
-        sc.padded_vs_paged([8, 128], 4, 64, 10)          # rank 128 > max_lora_rank
+        wl.padded_vs_paged([8, 128], 4, 64, 10)          # rank 128 > max_lora_rank
     with pytest.raises(ValueError):
-        sc.padded_vs_paged([8, 8, 8], 2, 64, 10)         # 3 adapters, 2 slots
+        wl.padded_vs_paged([8, 8, 8], 2, 64, 10)         # 3 adapters, 2 slots

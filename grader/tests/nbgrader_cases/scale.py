@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     modules = {}
     for lab in chosen:
         mutant = S.first_mutant(lab)
-        modules[lab.name] = [S.reference_module(lab),
-                             S.mutant_module(lab, mutant) if mutant else S.reference_module(lab),
+        modules[lab.name] = [S.reference_modules(lab),
+                             S.mutant_modules(lab, mutant) if mutant else S.reference_modules(lab),
                              None]                                   # None: the stub as released
     for k in range(args.students):
         for lab in chosen:

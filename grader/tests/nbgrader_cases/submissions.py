@@ -29,8 +29,9 @@ PEEK_CELL = ("import pathlib, grader\n"
              "    print(f.read_text())\n")
 
 
-def reference_module(lab: Lab) -> str:
-    return lab.stub_path(SOLUTIONS).read_text()
+def reference_modules(lab: Lab) -> dict[str, str]:
+    """The reference's text of each of the lab's student modules."""
+    return {m: lab.stub_path(SOLUTIONS, m).read_text() for m in lab.modules}
 
 
 def first_mutant(lab: Lab) -> mutants.Mutant | None:
@@ -56,22 +57,25 @@ for secret in [course / "source", pathlib.Path({root!r}) / "solutions", pathlib.
 """
 
 
-def mutant_module(lab: Lab, mutant: mutants.Mutant) -> str:
+def mutant_modules(lab: Lab, mutant: mutants.Mutant) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
-        return lab.stub_path(mutants.apply(lab, mutant, Path(tmp) / "impl")).read_text()
+        impl = mutants.apply(lab, mutant, Path(tmp) / "impl")
+        return {m: lab.stub_path(impl, m).read_text() for m in lab.modules}
 
 
-def make(release: Path, out: Path, student: str, lab: Lab, module: str | None = None,
+def make(release: Path, out: Path, student: str, lab: Lab, modules: dict[str, str] | None = None,
          extra_cell: str | None = None, edit=None) -> Path:
-    """Copy ``release/<lab>`` to ``out/<student>/<lab>``; set the module text, add a cell, edit the notebook."""
+    """Copy ``release/<lab>`` to ``out/<student>/<lab>``; set the modules' text, add a cell, edit the notebook."""
     dest = out / student / lab.name
     shutil.copytree(release / lab.name, dest)
-    if module is not None:
-        lab.stub_path(dest).write_text(module)
+    if modules is not None:
+        for m, text in modules.items():
+            lab.stub_path(dest, m).write_text(text)
         from grader.nbgrader_course import lab_deps
 
         for dep in lab_deps(lab):          # a working student copied their own (correct) lab04 in
-            dep.stub_path(dest).write_text(reference_module(dep))
+            for m, text in reference_modules(dep).items():
+                dep.stub_path(dest, m).write_text(text)
     nb_path = dest / f"{lab.name}.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
     if extra_cell is not None:

@@ -1,17 +1,17 @@
 """Public tests, TODO 13-15: the simulator in seconds, its summary, and padded against paged memory."""
 import pytest
 
-from lab04_adapter_slot_cache import slot_cache as sc
+from lab04_adapter_slot_cache import workloads as wl
 
-T = sc.TraceRequest
+T = wl.TraceRequest
 # costs that are powers of two add up exactly, so the numbers below are exact
-COSTS = sc.StepCosts(base_step_s=1.0, per_token_s=0.125, per_adapter_s=0.5, host_load_s=2.0, disk_load_s=8.0)
+COSTS = wl.StepCosts(base_step_s=1.0, per_token_s=0.125, per_adapter_s=0.5, host_load_s=2.0, disk_load_s=8.0)
 TRACE = [T(0.0, 1, 8, 8, 2), T(0.0, 0, 0, 8, 1), T(0.5, 2, 8, 4, 1)]
 
 
 @pytest.mark.points(3)
 def test_timed_by_hand():
-    r = sc.simulate_timed(TRACE, max_loras=1, max_num_seqs=4, max_cpu_loras=2, costs=COSTS)
+    r = wl.simulate_timed(TRACE, max_loras=1, max_num_seqs=4, max_cpu_loras=2, costs=COSTS)
     # step 0 at 0: requests 0 and 1 (base) run; 16 prompt tokens, adapter 1 read from disk:
     #   1 + 16 x 0.125 + 0.5 + 8 = 11.5 s. Request 1 is done; request 0 has one token to go.
     # step 1 at 11.5: request 2 (adapter 2) must wait, the one slot serves request 0:
@@ -26,8 +26,8 @@ def test_timed_by_hand():
 
 @pytest.mark.points(2)
 def test_summary_by_hand():
-    r = sc.simulate_timed(TRACE, 1, 4, 2, COSTS)
-    s = sc.latency_summary(TRACE, r, slo_ttft_s=12.0)
+    r = wl.simulate_timed(TRACE, 1, 4, 2, COSTS)
+    s = wl.latency_summary(TRACE, r, slo_ttft_s=12.0)
     assert s.ttft_p50_s == 11.5
     assert s.ttft_p90_s == pytest.approx(20.4)                 # 11.5 + 0.8 x (22.625 - 11.5)
     assert s.slo_attainment == pytest.approx(2 / 3)
@@ -37,9 +37,9 @@ def test_summary_by_hand():
 
 
 def cliff(n_adapters, max_loras):
-    trace = sc.make_trace(4000, 20.0, kind="uniform", n_adapters=n_adapters, prompt=(16, 256),
+    trace = wl.make_trace(4000, 20.0, kind="uniform", n_adapters=n_adapters, prompt=(16, 256),
                           output=(16, 128), seed=0)
-    return sc.latency_summary(trace, sc.simulate_timed(trace, max_loras, 64, max_cpu_loras=64), 0.2)
+    return wl.latency_summary(trace, wl.simulate_timed(trace, max_loras, 64, max_cpu_loras=64), 0.2)
 
 
 @pytest.mark.points(3)
@@ -57,6 +57,6 @@ def test_the_cliff():
 def test_padded_vs_paged_s_lora_mix():
     # S-LoRA's S2 rank mix in 4 slots of max_lora_rank 64; one rank of a Llama-7B-shaped adapter on
     # q, k, v, o in 32 layers: 32 x 4 x (4096 + 4096) x 2 bytes = 2 MiB
-    m = sc.padded_vs_paged([64, 32, 16, 8], max_loras=4, max_lora_rank=64, bytes_per_rank=2 * 2 ** 20)
+    m = wl.padded_vs_paged([64, 32, 16, 8], max_loras=4, max_lora_rank=64, bytes_per_rank=2 * 2 ** 20)
     assert (m.padded_bytes, m.paged_bytes) == (512 * 2 ** 20, 240 * 2 ** 20)
     assert m.wasted_share == 0.53125
