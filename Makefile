@@ -38,15 +38,15 @@ help:
 	@echo "                    autograde refuses to run without a sandbox unless ALLOW_UNSANDBOXED=1)"
 
 # --- environment -------------------------------------------------------------------------
-$(BASE): pyproject.toml grader/deps.py
+$(BASE): pyproject.toml grader/authoring/deps.py
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) grader/deps.py base > $(VENV)/requirements-base.txt
+	$(VPY) grader/authoring/deps.py base > $(VENV)/requirements-base.txt
 	$(VPY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements-base.txt
-	@$(VPY) grader/deps.py sandbox
+	@$(VPY) grader/authoring/deps.py sandbox
 	@touch $@
 
-$(LAB02): $(BASE) grader/deps.py
-	$(VPY) grader/deps.py lab02-install
+$(LAB02): $(BASE) grader/authoring/deps.py
+	$(VPY) grader/authoring/deps.py lab02-install
 	@touch $@
 
 lab02-setup: $(LAB02)
@@ -62,19 +62,19 @@ test-lab: $(BASE)
 	PYTHONPATH=labs:. $(VPY) -m pytest -q -s -p no:cacheprovider $(wildcard labs/$(LAB)*/tests)
 
 reset: $(BASE)
-	$(VPY) -m grader.reset $(LAB) $(MODULE)
+	$(VPY) -m grader.authoring.reset $(LAB) $(MODULE)
 
 notebooks: $(BASE)
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench-lab01: $(BASE)
-	$(VPY) -m grader.bench_lab01
+	$(VPY) -m grader.bench.lab01
 
 bench-lab04: $(BASE)
-	$(VPY) -m grader.bench_lab04
+	$(VPY) -m grader.bench.lab04
 
 bench-grade: $(BASE)
-	$(VPY) -m grader.bench_grade
+	$(VPY) -m grader.bench.grade
 
 $(MODEL): $(LAB02) labs/lab02_serve_many_loras/tools/build_tiny_model.py
 	$(VPY) labs/lab02_serve_many_loras/tools/build_tiny_model.py --out labs/lab02_serve_many_loras/model
@@ -92,23 +92,23 @@ suite-present:
 	@test -d grader/tests || { echo "make test is the maintainers' suite; this copy has none. Use: make grade"; exit 2; }
 
 stubs: $(BASE)
-	$(VPY) -m grader.stubs --write
-	$(VPY) -m grader.nbcells --write
-	$(VPY) -m grader.manifest --write
-	$(VPY) -m grader.time_limits --write
+	$(VPY) -m grader.authoring.stubs --write
+	$(VPY) -m grader.authoring.nbcells --write
+	$(VPY) -m grader.authoring.manifest --write
+	$(VPY) -m grader.grading.time_limits --write
 
 release: $(BASE)
-	$(VPY) -m grader.release dist/student
+	$(VPY) -m grader.authoring.release dist/student
 
 # --- instructors (nbgrader) --------------------------------------------------------------
 nbgrader-course: $(BASE)
-	$(VPY) -m grader.nbgrader_course build
+	$(VPY) -m grader.classroom.nbgrader_course build
 
 nbgrader-release: $(BASE)
-	$(VPY) -m grader.nbgrader_course release
+	$(VPY) -m grader.classroom.nbgrader_course release
 
 autograde: $(BASE)
-	$(VPY) -m grader.nbgrader_course autograde --submissions "$(SUBMISSIONS)" --jobs $(JOBS) \
+	$(VPY) -m grader.classroom.nbgrader_course autograde --submissions "$(SUBMISSIONS)" --jobs $(JOBS) \
 	    $(if $(ALLOW_UNSANDBOXED),--allow-unsandboxed)
 
 clean:

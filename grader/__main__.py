@@ -12,9 +12,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grader import catalog, labs
-from grader.report import table
-from grader.run import grade_lab
+from grader import labs
+from grader.grading import catalog
+from grader.grading.report import table
+from grader.grading.run import grade_lab
 
 
 def resolve_impl(arg: str) -> Path:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from grader import labs
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 
 
 def main(argv: list[str] | None = None) -> int:

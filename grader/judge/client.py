@@ -108,7 +108,7 @@ class Clock:
         self.by_function: dict[str, float] = {}
 
     def start_test(self, test_s: float | None = None) -> None:
-        """A test starts; ``test_s``: its own limit (grader/time_limits.py), else the lab's."""
+        """A test starts; ``test_s``: its own limit (grader/grading/time_limits.py), else the lab's."""
         self.in_test, self.test_spent = True, 0.0
         self.test_s = test_s if test_s is not None else self.default_test_s
 
@@ -235,19 +235,21 @@ class Client:
         if self.on_start is not None:
             self.on_start(True)          # starting: the parent's watchdog allows a start-up's time
         t0 = time.monotonic()
-        deadline = min(t0 + HELLO_S, self.clock.lab_deadline())
+        lab_deadline = self.clock.lab_deadline()
+        deadline = min(t0 + HELLO_S, lab_deadline)
         try:
             self.jail = self.start_jail()
             self.sandboxed, self.why_not = self.jail.sandboxed, self.jail.why
             self.memory_note = self.jail.memory_note
             self.generation += 1
-            self._hello(deadline)
+            self._hello(deadline, lab_bound=lab_deadline <= t0 + HELLO_S)
         finally:
             self.clock.started(time.monotonic() - t0)
             if self.on_start is not None:
                 self.on_start(False)     # started: the parent's watchdog counts the test from here
 
-    def _hello(self, deadline: float) -> None:
+    def _hello(self, deadline: float, lab_bound: bool = False) -> None:
+        """``lab_bound``: the deadline is the lab's remaining budget (not the start-up limit)."""
         __tracebackhide__ = True
         try:
             wire.send(self.jail.fd_out, {"op": "hello", "id": 0, **self.hello}, self.codec)
@@ -258,8 +260,8 @@ class Client:
                 why = str(e)
             else:
                 why = describe_exit(None if isinstance(e, wire.Deadline) else self.jail.exit_code())
-            if isinstance(e, wire.Deadline) and deadline < time.monotonic() + 1 and self.clock.lab_left() <= 1:
-                why = "the lab's time budget ran out while it started"
+            if isinstance(e, wire.Deadline) and lab_bound:
+                why = f"the lab's time budget ({self.clock.lab_s:g} s in the sandbox, start-ups included) ran out while it started"
             self._drop()
             self.load_error_text = f"the sandbox did not start ({why})" + (f":\n{tail}" if tail else "")
             raise self._load_error() from None

@@ -7,7 +7,7 @@ On Linux with bubblewrap (``bwrap``) and util-linux ``setpriv``, the sandbox get
     environment, and a staging folder (``Stage``) holding private copies of the call server and
     of the lab package being graded (plus the data folders a lab declares, such as lab 02's
     captured runs). The copies are made outside the sandbox by reading the submission as data
-    (grader/submission_files.py: a link or device is refused, never followed). The rest of the
+    (grader/judge/submission_files.py: a link or device is refused, never followed). The rest of the
     course — solutions/, grader/hidden/, grader/tests/, mutants, other submissions, the
     student's other labs — is simply not there, and no bind but the Python environment's names
     a path of the course's checkout (``/proc/self/mountinfo`` shows bind sources);
@@ -38,12 +38,12 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from grader import submission_files
+from grader.judge import submission_files
 from grader.judge.cgroup import Cgroup
 from grader.judge.cgroup import problem as cgroup_problem
 from grader.labs import ROOT
 from grader.sandbox.wire import Reader
-from grader.submission_files import UnsafeSubmission
+from grader.judge.submission_files import UnsafeSubmission
 
 NPROC = 64                 # processes + threads the sandbox's user may have
 FILE_CAP = 64 << 20        # bytes: any one file it writes, and its /tmp in all
@@ -125,7 +125,7 @@ class Stage:
     """What every sandbox of one lab session sees, prepared once, outside any sandbox:
 
     ``impl/``: private copies of the lab packages (Python files only, read as data by
-    grader.submission_files: a link or special file refuses the whole copy) with the lab's
+    grader.judge.submission_files: a link or special file refuses the whole copy) with the lab's
     declared data folders copied in; ``lib/grader/sandbox/``: a private copy of the call server,
     so no bind inside the sandbox names a path of the course's checkout.
     Raises UnsafeSubmission (and leaves nothing behind) when a package cannot be copied.

@@ -1,7 +1,7 @@
 """A Jupyter kernel in the same jail as a student's module: what ``make autograde`` runs notebooks in.
 
     python -m grader.judge.kernel_jail CONNECTION_FILE [KERNEL ARGS...]   (the argv of the course's
-                                       kernelspec, written by grader/nbgrader_course.py)
+                                       kernelspec, written by grader/classroom/nbgrader_course.py)
 
 nbgrader executes each submitted notebook to build its feedback (the scores come from the judge,
 which graded the student's modules before any notebook ran). The kernel is the student's code,
@@ -189,7 +189,7 @@ def judge_folder(folder: Path) -> Path:
     """Grade every lab package in ``folder`` with the judge (outside the jail, sandboxed as in
     `make grade`), so the jailed kernel's check cells read results that include hidden tests."""
     from grader import labs, nbcheck
-    from grader.run import grade_lab
+    from grader.grading.run import grade_lab
 
     records = []
     named = [lab for lab in labs.LABS if lab.name == folder.name]     # nbgrader's <...>/<lab>/ folders

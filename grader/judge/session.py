@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import reference, time_limits
+from grader.grading import time_limits
+from grader.judge import reference
 from grader.judge import proxy
 from grader.judge.client import Client, Clock
 from grader.judge.jail import Jail, Stage
 from grader.labs import ROOT, Lab, get
-from grader.submission_files import UnsafeSubmission
+from grader.judge.submission_files import UnsafeSubmission
 
 LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeouts in the sandbox
 FUNCTION_BUDGET_FACTOR = 2   # ... and any one of the student's functions this many of the lab's longest test limit

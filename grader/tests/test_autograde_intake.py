@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from grader import labs
-from grader import nbgrader_course as nbc
+from grader.classroom import nbgrader_course as nbc
 from grader.judge import jail
 from grader.labs import ROOT
 

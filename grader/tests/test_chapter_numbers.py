@@ -39,7 +39,7 @@ from typing import Callable
 
 import pytest
 
-from grader import doccheck
+from grader.checks import doccheck
 from grader.labs import ROOT
 
 SOLUTIONS = ROOT / "solutions"

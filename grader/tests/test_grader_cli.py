@@ -1,7 +1,7 @@
 """`python -m grader` on the real labs: full marks for the references, zero for the stubs."""
 from __future__ import annotations
 
-from grader import catalog
+from grader.grading import catalog
 from grader.labs import LABS, ROOT, present
 
 from conftest import run_grader

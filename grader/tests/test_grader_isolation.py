@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.labs import Lab
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 
 PUBLIC = '''
 import pytest
@@ -199,7 +199,7 @@ def test_printed_or_written_fake_results_are_ignored(course, tmp_path):
 
 
 def test_edited_public_tests_are_detected_and_not_counted(tmp_path):
-    from grader import manifest
+    from grader.authoring import manifest
 
     lab = make_course(tmp_path / "course")
     f = lab.public_tests / "test_public.py"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import reference
+from grader.judge import reference
 from grader.labs import ROOT, get
 
 LAB = get("lab04")
@@ -116,7 +116,7 @@ def test_the_page_shows_the_notebooks_trace(tmp_path):
 
 
 def test_the_page_states_the_benchmarks_own_target():
-    from grader import bench_lab04
+    from grader.bench import lab04 as bench_lab04
 
     page = (ROOT / "labs" / "lab04_adapter_slot_cache" / "README.md").read_text()
     assert f"in under {bench_lab04.TARGET_S:g} s of CPU" in page

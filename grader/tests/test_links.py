@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from grader import doccheck
+from grader.checks import doccheck
 from grader.labs import LABS, ROOT
 
 PAGES = doccheck.all_markdown()

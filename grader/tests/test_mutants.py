@@ -14,7 +14,7 @@ from grader.labs import LABS
 import re
 
 from grader.mutants import apply, mutants_for, traps_for
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 
 CASES = [(lab, m) for lab in LABS for m in mutants_for(lab)]
 

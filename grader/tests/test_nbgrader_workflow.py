@@ -25,8 +25,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import catalog, labs, nbcells
-from grader import nbgrader_course as nbc
+from grader import labs
+from grader.authoring import nbcells
+from grader.grading import catalog
+from grader.classroom import nbgrader_course as nbc
 from grader.labs import ROOT, Lab
 from grader.tests.nbgrader_cases import submissions as S
 
@@ -347,7 +349,7 @@ def test_committed_notebooks_have_an_up_to_date_graded_section():
     for lab in labs.present():
         if lab.notebook.is_file():
             nb = nbformat.read(lab.notebook, as_version=4)
-            assert nbcells.in_sync(nb, lab), f"run `python -m grader.nbcells --write` ({lab.notebook.name})"
+            assert nbcells.in_sync(nb, lab), f"run `python -m grader.authoring.nbcells --write` ({lab.notebook.name})"
 
 
 def test_grades_csv_lists_every_graded_submission(batch):

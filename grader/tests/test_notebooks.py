@@ -54,7 +54,7 @@ def test_notebook_runs_against_the_reference(lab, tmp_path, monkeypatch):
 @pytest.mark.parametrize("lab", NOTEBOOKS, ids=lambda lab: lab.short)
 def test_student_copy_runs_all_with_the_exercises_undone(lab, tmp_path, monkeypatch):
     """A student who has finished the lab but not the ungraded "your turn" cells can Run all."""
-    from grader.release import strip_notebook
+    from grader.authoring.release import strip_notebook
     monkeypatch.setenv("PHASE11_IMPL", str(ROOT / "solutions"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))

@@ -25,7 +25,7 @@ import pytest
 
 from grader.judge import jail
 from grader.labs import LABS, ROOT, Lab
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 from grader.tests.test_grader_isolation import demo_with_tests, make_course, make_impl
 
 pytestmark = pytest.mark.skipif(bool(jail.bwrap_problem()), reason=f"no sandbox here: {jail.bwrap_problem()}")
@@ -74,7 +74,7 @@ def _under_a_live_grading(pid: int) -> bool:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()
         except OSError:
             return False
-        if b"grader.worker" in cmd or b"grader.judge.kernel_jail" in cmd:
+        if b"grader.judge.worker" in cmd or b"grader.judge.kernel_jail" in cmd:
             return True
         pid = int(_status(pid).get("PPid", "0").split()[0] or 0)
         seen += 1

@@ -21,7 +21,7 @@ import pytest
 
 from grader.judge import cgroup, jail
 from grader.labs import ROOT, Lab
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 from grader.tests.test_grader_isolation import GOOD_MUL, demo_with_tests, make_course, make_impl, make_lab
 from grader.tests.test_red_team import WRONG_ADD, _reasons, _sandbox_processes
 

@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from grader import catalog
+from grader.grading import catalog
 from grader.labs import LABS, ROOT
-from grader.stubs import BEGIN, END
+from grader.authoring.stubs import BEGIN, END
 
 DEST = ROOT / "dist" / "student"
 

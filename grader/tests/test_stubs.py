@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from grader import stubs
+from grader.authoring import stubs
 from grader.labs import LABS, ROOT
 
 PRESENT = [lab for lab in LABS if all(stubs.solution_path(lab, m).exists() for m in lab.modules)]
@@ -80,18 +80,18 @@ def test_public_test_fingerprints_are_current():
     """The grader spots edited public tests by these fingerprints: they must match the committed tests."""
     import json
 
-    from grader import manifest
+    from grader.authoring import manifest
 
-    assert manifest.MANIFEST.exists(), "run `python -m grader.manifest --write`"
+    assert manifest.MANIFEST.exists(), "run `python -m grader.authoring.manifest --write`"
     assert json.loads(manifest.MANIFEST.read_text()) == manifest.compute(), \
-        "public tests changed: run `python -m grader.manifest --write`"
+        "public tests changed: run `python -m grader.authoring.manifest --write`"
     assert all(not manifest.edited(lab) for lab in LABS)
 
 
 def test_every_graded_test_has_a_recorded_time_and_a_limit_within_the_labs():
     """`make stubs` records the reference's time per test (grader/time_limits.json); the judge's
     per-test limit is FACTOR x that, at least FLOOR_S, at most the lab's timeout."""
-    from grader import catalog, time_limits
+    from grader.grading import catalog, time_limits
 
     for lab in LABS:
         names = {it.name for it in catalog.discover(lab, ("public", "hidden"))}
@@ -105,7 +105,7 @@ def test_a_test_limit_is_a_multiple_of_the_reference_with_a_floor_and_a_cap(tmp_
     import json
     from dataclasses import replace
 
-    from grader import time_limits
+    from grader.grading import time_limits
 
     lab = replace(LABS[0], base=tmp_path, timeout_s=30)
     (tmp_path / "grader").mkdir()
@@ -114,7 +114,7 @@ def test_a_test_limit_is_a_multiple_of_the_reference_with_a_floor_and_a_cap(tmp_
 
 
 def test_the_readme_states_the_limits_the_judge_uses():
-    from grader import time_limits
+    from grader.grading import time_limits
     from grader.judge import client, session
 
     readme = (ROOT / "README.md").read_text()

@@ -12,7 +12,7 @@ import pytest
 from grader import labs
 from grader.judge import jail
 from grader.labs import ROOT
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 from grader.tests.test_grader_isolation import demo_with_tests, make_course, make_impl
 
 pytestmark = pytest.mark.skipif(bool(jail.bwrap_problem()), reason=f"no sandbox here: {jail.bwrap_problem()}")

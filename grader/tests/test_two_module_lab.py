@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 from test_grader_isolation import by_name, make_lab
 
 NAME = "labzz_two"

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import doccheck
+from grader.checks import doccheck
 from grader.labs import ROOT
 
 PINNED = "0.32.0"

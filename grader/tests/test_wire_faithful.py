@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader.judge import jail
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 from grader.sandbox import wire
 from grader.tests.test_grader_isolation import make_lab
 

@@ -23,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from grader import nbgrader_course as nbc
+from grader.classroom import nbgrader_course as nbc
 from grader.tests.nbgrader_cases import submissions as S
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader import mutants, nbcells
+from grader import mutants
+from grader.authoring import nbcells
 from grader.labs import ROOT, Lab
 
 SOLUTIONS = ROOT / "solutions"
@@ -71,7 +72,7 @@ def make(release: Path, out: Path, student: str, lab: Lab, modules: dict[str, st
     if modules is not None:
         for m, text in modules.items():
             lab.stub_path(dest, m).write_text(text)
-        from grader.nbgrader_course import lab_deps
+        from grader.classroom.nbgrader_course import lab_deps
 
         for dep in lab_deps(lab):          # a working student copied their own (correct) lab04 in
             for m, text in reference_modules(dep).items():

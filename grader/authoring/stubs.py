@@ -1,8 +1,8 @@
 """Generate each lab's student stub from its reference solution (one source of truth).
 
-    python -m grader.stubs           check: every labs/<lab>/<module>.py equals its generated stub
+    python -m grader.authoring.stubs           check: every labs/<lab>/<module>.py equals its generated stub
                                      (a lab may have several modules; TODO numbers run across them)
-    python -m grader.stubs --write   write the stubs (refuses to overwrite a stub with uncommitted edits)
+    python -m grader.authoring.stubs --write   write the stubs (refuses to overwrite a stub with uncommitted edits)
 
 In the solution, the code a student writes sits between ``# BEGIN SOLUTION TODO n`` and
 ``# END SOLUTION``; the stub gets a ``raise NotImplementedError`` naming the lab, the TODO

@@ -1,6 +1,6 @@
 """The judge: the process that runs one lab's tests, public and hidden, against a sandboxed module.
 
-Started by grader/run.py, never by hand. It never imports the student's module: the tests
+Started by grader/grading/run.py, never by hand. It never imports the student's module: the tests
 import a proxy (grader/judge/proxy.py) whose student parts run in a sandbox process
 (grader/judge/jail.py), and every value coming back is data, checked here. It reads a nonce
 from stdin, then reports every test's start and outcome as JSON lines on a private pipe
@@ -132,7 +132,7 @@ def main() -> int:
     ap.add_argument("--lab", required=True, help="the Lab's fields as JSON")
     ap.add_argument("--no-sandbox", action="store_true")
     ap.add_argument("--direct", action="store_true",
-                    help="benchmark only (grader/bench_grade.py): import the module here, as before the sandbox")
+                    help="benchmark only (grader/bench/grade.py): import the module here, as before the sandbox")
     ap.add_argument("--stop-at-hidden-failure", action="store_true",
                     help="the course's mutant check: every public test, hidden tests up to the first failure")
     ap.add_argument("nodeids", nargs="+")

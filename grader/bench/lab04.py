@@ -2,9 +2,9 @@
 replay 1,000,000 requests each.
 
     make bench-lab04                                   # your labs/ implementation
-    python -m grader.bench_lab04 --impl solutions      # the reference
-    python -m grader.bench_lab04 --requests 200000     # shorter traces
-    python -m grader.bench_lab04 --part 2              # the timed simulator only
+    python -m grader.bench.lab04 --impl solutions      # the reference
+    python -m grader.bench.lab04 --requests 200000     # shorter traces
+    python -m grader.bench.lab04 --part 2              # the timed simulator only
 
 The target is under 5 s of CPU for each. This is a measurement, not a test: it prints the wall
 time and the CPU time of the process (the second is steadier on a busy machine) and never fails

@@ -1,7 +1,7 @@
 """Fingerprints of the public test files, so the grader can tell when a student edited them.
 
-    python -m grader.manifest --write    maintainers: record the current public tests
-    python -m grader.manifest --check    exit 1 if the record is stale
+    python -m grader.authoring.manifest --write    maintainers: record the current public tests
+    python -m grader.authoring.manifest --check    exit 1 if the record is stale
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from grader import catalog
+from grader.grading import catalog
 from grader.labs import LABS, ROOT, Lab
 
 MANIFEST = ROOT / "grader" / "public_tests.json"
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
         print(f"wrote {MANIFEST.relative_to(ROOT)}")
         return 0
     stale = json.loads(MANIFEST.read_text()) != compute() if MANIFEST.exists() else True
-    print("public test manifest is stale: run `python -m grader.manifest --write`" if stale else "manifest ok")
+    print("public test manifest is stale: run `python -m grader.authoring.manifest --write`" if stale else "manifest ok")
     return 1 if stale else 0
 
 

@@ -1,11 +1,11 @@
 """The graded section at the end of each walkthrough notebook, generated from the test catalog.
 
-    python -m grader.nbcells --check            exit 1 if any notebook's graded section is out of date
-    python -m grader.nbcells --write            rewrite the graded section of every notebook
-    python -m grader.nbcells --write --lab lab01 --notebook /tmp/copy.ipynb   one lab, another file
+    python -m grader.authoring.nbcells --check            exit 1 if any notebook's graded section is out of date
+    python -m grader.authoring.nbcells --write            rewrite the graded section of every notebook
+    python -m grader.authoring.nbcells --write --lab lab01 --notebook /tmp/copy.ipynb   one lab, another file
 
 One locked nbgrader cell per test function, worth the points its ``@pytest.mark.points`` says
-(read through ``grader.catalog``, the same source the grader uses). A public test's cell is
+(read through ``grader.grading.catalog``, the same source the grader uses). A public test's cell is
 ``check("<lab>", "<test>")``; a hidden test's call sits between ``### BEGIN HIDDEN TESTS`` and
 ``### END HIDDEN TESTS``, so nbgrader strips it from the student release and restores it when
 it autogrades. Every generated cell carries the tag ``phase11-graded``: regenerating drops the
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader import catalog, labs
+from grader import labs
+from grader.grading import catalog
 
 TAG = "phase11-graded"
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
@@ -145,7 +146,7 @@ def _targets(args) -> list[tuple[labs.Lab, Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m grader.nbcells", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m grader.authoring.nbcells", description=__doc__.split("\n")[0])
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="regenerate the graded section in place")
     mode.add_argument("--check", action="store_true", help="exit 1 if a graded section is out of date")
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             nbformat.write(apply(nb, lab), path)
             print(f"nbcells: {path.name}: graded section rewritten ({len(section(lab)) - 1} graded cells)")
     if stale:
-        print("run `python -m grader.nbcells --write` to regenerate it", file=sys.stderr)
+        print("run `python -m grader.authoring.nbcells --write` to regenerate it", file=sys.stderr)
         return 1
     return 0
 

@@ -1,7 +1,7 @@
 """What the sandbox costs: `make grade --impl solutions`, graded three ways, side by side in one run.
 
     make bench-grade                       # all labs, 2 rounds
-    python -m grader.bench_grade --rounds 3
+    python -m grader.bench.grade --rounds 3
 
 The three ways: ``direct`` (the student's module imported into the test process: how grading
 worked before the sandbox, kept here only as the baseline), ``out-of-process`` (the judge and a
@@ -17,7 +17,7 @@ import time
 
 from grader.judge import jail
 from grader.labs import LABS, ROOT
-from grader.run import grade_lab
+from grader.grading.run import grade_lab
 
 WAYS = (("direct", "direct"), ("out-of-process", False), ("sandboxed", True))
 
@@ -29,7 +29,7 @@ def one(way) -> tuple[float, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m grader.bench_grade", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m grader.bench.grade", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args(argv)
     ways = [w for w in WAYS if w[1] is not True or not jail.bwrap_problem()]

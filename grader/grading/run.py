@@ -1,9 +1,9 @@
 """Run one lab's tests against an implementation root: a watched judge process, a sandboxed module.
 
 The student's code is untrusted and often broken. It runs only in a sandbox (grader/judge/),
-which the judge process (grader/worker.py) talks to; the judge runs the tests and reports
+which the judge process (grader/judge/worker.py) talks to; the judge runs the tests and reports
 through a private pipe, tagged with a nonce it reads from stdin. This parent owns the points
-(grader.catalog) and turns whatever happened — a failure, a timeout, a crash — into per-test
+(grader.grading.catalog) and turns whatever happened — a failure, a timeout, a crash — into per-test
 results. Should the judge itself die mid-test, that test fails with the reason and the judge is
 restarted for the tests still to run.
 """
@@ -22,13 +22,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from grader import catalog
+from grader.grading import catalog
 from grader.judge import cgroup
 from grader.judge.client import HELLO_S
 from grader.labs import ROOT, Lab
-from grader.results import LabRun, TestResult, stub_todos
-from grader.report import lab_summary
-from grader.worker import exception_line
+from grader.grading.results import LabRun, TestResult, stub_todos
+from grader.grading.report import lab_summary
+from grader.judge.worker import exception_line
 
 COLLECT_S = 120       # time allowed to start up and collect (imports torch, the student module)
 OUTPUT_CAP = 64 << 20 # bytes a test process may write to any file
@@ -64,7 +64,7 @@ class _Child:
         r, w = os.pipe()
         fields = {**asdict(lab), "base": str(lab.base)}
         # -P: nothing from the working directory shadows a module (a pytest.py left in /tmp, say)
-        cmd = [sys.executable, "-P", "-s", "-m", "grader.worker", "--impl", str(impl_root), "--results-fd", str(w),
+        cmd = [sys.executable, "-P", "-s", "-m", "grader.judge.worker", "--impl", str(impl_root), "--results-fd", str(w),
                "--timeout", str(lab.timeout_s), "--ini", str(ROOT / "grader" / "grading.ini"),
                "--rootdir", str(ROOT), "--lab", json.dumps(fields), *{True: [], False: ["--no-sandbox"], "direct": ["--direct"]}[sandbox],
                *(["--stop-at-hidden-failure"] if stop_at_hidden_failure else []), *nodeids]
@@ -239,7 +239,7 @@ def _grace(timeout_s: int) -> int:
 def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hidden_failure: bool = False,
               record_times: bool = False) -> dict:
     """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
-    from grader import manifest
+    from grader.authoring import manifest
 
     kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
     run = run_lab(lab, impl_root, kinds, sandbox, stop_at_hidden_failure)
@@ -251,7 +251,7 @@ def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hid
         run.notes.append("public test files were edited, so public tests earn no points: "
                          + ", ".join(edits) + f" (restore them: git checkout -- labs/{lab.name}/tests)")
     summary = lab_summary(run, public_counted=not edits)
-    if record_times:                 # grader/time_limits.py: each test's time inside the sandbox
+    if record_times:                 # grader/grading/time_limits.py: each test's time inside the sandbox
         for t, r in zip(summary["tests"], run.results):
             t["sandbox_s"] = r.sandbox_s
     return summary

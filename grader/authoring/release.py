@@ -1,4 +1,4 @@
-"""python -m grader.release DEST — build the student release (default dist/student/).
+"""python -m grader.authoring.release DEST — build the student release (default dist/student/).
 
 The release is the repository as a student gets it: committed files only, without
 solutions/, hidden tests, mutants, the course's own tests and the instructor tools, with
@@ -22,10 +22,10 @@ EXCLUDE = (
     "grader/hidden/",
     "grader/tests/",
     "grader/mutants/",
-    "grader/stubs.py",
-    "grader/release.py",
-    "grader/nbcells.py",
-    "grader/nbgrader_course.py",
+    "grader/authoring/stubs.py",
+    "grader/authoring/release.py",
+    "grader/authoring/nbcells.py",
+    "grader/classroom/",
     "grader/INSTRUCTORS.md",
     "grader/CONTRACT.md",
     ".ci/",
@@ -78,7 +78,7 @@ def build(dest: Path) -> list[str]:
     times = dest / "grader" / "time_limits.json"
     if times.exists():
         # the student copy has no hidden tests: their names stay out of it too
-        from grader import catalog
+        from grader.grading import catalog
         from grader.labs import LABS
 
         public = {lab.name: {it.name for it in catalog.discover(lab, ("public",))} for lab in LABS}

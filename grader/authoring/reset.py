@@ -1,4 +1,4 @@
-"""python -m grader.reset LAB [MODULE] — put a lab's stub module(s) back as they were handed out.
+"""python -m grader.authoring.reset LAB [MODULE] — put a lab's stub module(s) back as they were handed out.
 
 Without MODULE every module of the lab is reset (lab 04 has two: slot_cache and workloads).
 Your current file is kept first as ``<module>.py.bak-<time>`` next to it: nothing is lost.
@@ -16,7 +16,7 @@ from grader.labs import LABS, ROOT, get
 
 def pristine(lab, module: str) -> str:
     if lab.stub_path(ROOT / "solutions", module).exists():     # maintainers' copy: regenerate from the solution
-        from grader import stubs
+        from grader.authoring import stubs
 
         return stubs.generated(lab, module)
     rel = str(lab.stub_path(ROOT / "labs", module).relative_to(ROOT))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from grader import catalog
+from grader.grading import catalog
 from grader.labs import Lab
 
 

@@ -1,6 +1,6 @@
 """Lab 01 benchmark: what grouping by adapter buys, measured on your machine.
 
-    python -m grader.bench_lab01 [--impl solutions|labs|DIR] [--tokens 512] [--hidden 4096]
+    python -m grader.bench.lab01 [--impl solutions|labs|DIR] [--tokens 512] [--hidden 4096]
                                  [--rank 16] [--adapters 8] [--dtype float32] [--no-sweep]
 
 In one run, on the same inputs (T rows, every row on one of N adapters, interleaved), it times:

@@ -1,0 +1,1 @@
+"""Checks on the course's own text: numbers, links and vLLM line references."""
