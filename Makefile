@@ -86,7 +86,7 @@ lab02-capture: $(MODEL)
 
 # --- maintainers -------------------------------------------------------------------------
 test: suite-present $(BASE) $(LAB02) $(MODEL)
-	$(VPY) -m pytest grader/tests -q
+	$(VPY) -m pytest grader/tests -q --durations=15
 
 suite-present:
 	@test -d grader/tests || { echo "make test is the maintainers' suite; this copy has none. Use: make grade"; exit 2; }
