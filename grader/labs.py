@@ -64,7 +64,8 @@ LABS: tuple[Lab, ...] = (
     Lab("lab03_lora_economics", ("economics",), "LoRA economics", "CPU"),
     # part 1: the slots, caches and scheduler in steps; part 2: workloads in time (imports part 1)
     Lab("lab04_adapter_slot_cache", ("slot_cache", "workloads"), "Adapter slots, caches and the scheduler", "CPU"),
-    Lab("lab02_serve_many_loras", ("serve",), "Serve many LoRAs on real vLLM", "GPU-optional",
+    # part 1: the offline engine; part 2: the OpenAI-compatible server's answers and step log
+    Lab("lab02_serve_many_loras", ("serve", "online"), "Serve many LoRAs on real vLLM", "GPU-optional",
         data=("labs/lab02_serve_many_loras/captured",), uses=("lab04_adapter_slot_cache",)),
 )
 

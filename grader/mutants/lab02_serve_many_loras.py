@@ -98,4 +98,51 @@ MUTANTS = [
         "passes max_cpu_loras=None through instead of the slot count it means",
         public_passes=False,
     ),
+    # --- part 2 (online.py) ---------------------------------------------------------------------
+    Mutant(
+        "ttft_from_send",
+        "        out.append(RequestTiming(first - a, last - a, s - a, total))",
+        "        out.append(RequestTiming(first - s, last - s, s - a, total))",
+        "measures latencies from when the client sent the request: a client that falls behind makes "
+        "the server look faster",
+        public_passes=False,
+    ),
+    Mutant(
+        "first_chunk_even_if_empty",
+        "            if n:\n                first = t if first is None else first",
+        "            first = t if first is None else first\n            if n:",
+        "takes the first chunk as the first token, though it can carry no token",
+        public_passes=False,
+    ),
+    Mutant(
+        "e2e_at_the_closing_chunk",
+        "        out.append(RequestTiming(first - a, last - a, s - a, total))",
+        "        out.append(RequestTiming(first - a, times[-1] - a, s - a, total))",
+        "ends the request at the stream's closing chunk, which carries no token",
+        public_passes=False,
+    ),
+    Mutant(
+        "lookalike_from_any_prompt",
+        "                 if prompts[j] == prompts[i] and models[j] != models[i] and list(alone[j]) == list(together[i])}",
+        "                 if models[j] != models[i] and list(alone[j]) == list(together[i])}",
+        "looks for the lookalike among every row's alone output, not only the same prompt's",
+    ),
+    Mutant(
+        "least_squares_clipped",
+        "    for r in range(1, X.shape[1] + 1):\n        for cols in itertools.combinations(range(X.shape[1]), r):\n"
+        "            sol = np.linalg.lstsq(X[:, cols], y, rcond=None)[0]\n            if np.any(sol < 0):\n"
+        "                continue\n",
+        "    for r in range(X.shape[1], X.shape[1] + 1):\n        for cols in itertools.combinations(range(X.shape[1]), r):\n"
+        "            sol = np.linalg.lstsq(X[:, cols], y, rcond=None)[0]\n            sol = np.clip(sol, 0, None)\n",
+        "fits ordinary least squares and clips negative costs to 0: the other costs were fitted to "
+        "make up for the negative one and are now wrong",
+        public_passes=False,
+    ),
+    Mutant(
+        "percentile_of_ratios",
+        "            out[metric][q] = percentile(m, q) / denominator",
+        "            out[metric][q] = percentile([x / max(z, 1e-12) for x, z in zip(m, p)], q)",
+        "takes a percentile of per-request ratios instead of the ratio of the two percentiles",
+        public_passes=False,
+    ),
 ]
