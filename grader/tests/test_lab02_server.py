@@ -15,11 +15,13 @@ import sys
 
 import pytest
 
-from grader.labs import ROOT
+from grader.judge import reference
+from grader.labs import ROOT, get
 
 TOOLS = ROOT / "labs" / "lab02_serve_many_loras" / "tools"
 sys.path.insert(0, str(TOOLS))
-import server as S  # noqa: E402  (tools/ is a folder of scripts, not a package)
+import replay  # noqa: E402  (tools/ is a folder of scripts, not a package)
+import server as S  # noqa: E402
 
 pytest.importorskip("vllm", reason="the lab02 engine is installed by `make lab02-setup`")
 pytest.importorskip("openai", reason="installed with the lab02 engine")
@@ -124,6 +126,19 @@ def test_live_session_without_the_fix(tmp_path):
         import openai
         with pytest.raises(openai.NotFoundError):
             run_rows(srv.url, [(PROMPTS[0], "shout2")])
+
+        # a short lab 04 trace replayed at its arrival times: every request gets exactly its tokens
+        workloads = reference.load(get("lab04"), "workloads")
+        if workloads is not None:
+            trace = [t._asdict() for t in workloads.make_trace(24, 8.0, kind="uniform", n_adapters=3,
+                                                                 base_share=0.25, rank_mix=(8,), prompt=(4, 24),
+                                                                 output=(2, 6), seed=1)]
+            record = asyncio.run(replay.replay(trace, srv.url + "/v1"))
+            assert record["errors"] == {}
+            assert [len(t) for t in record["tokens"]] == [r["output_tokens"] for r in trace]
+            timings = reference.load(get("lab02"), "online").request_timings(
+                record["arrivals"], record["sent"], record["chunks"])
+            assert all(0 <= t.late_s and 0 < t.ttft_s <= t.e2e_s for t in timings)
 
         steps = [json.loads(line) for line in step_log.read_text().splitlines()]
         assert steps, "the step-log plugin wrote nothing"
