@@ -19,7 +19,7 @@ export TRANSFORMERS_OFFLINE := 1
 # `import grader` (the course's tooling) from any target, notebook kernel or test.
 export PYTHONPATH := $(CURDIR)
 .PHONY: suite-present help grade test test-lab release reset stubs bench-lab01 bench-lab04 bench-grade lab02-setup lab02-model \
-        lab02-capture nbgrader-course nbgrader-release autograde notebooks clean
+        lab02-capture lab02-serve nbgrader-course nbgrader-release autograde notebooks clean
 
 help:
 	@echo "make grade          grade labs/ (a score table; never writes into labs/)"
@@ -34,6 +34,7 @@ help:
 	@echo "make lab02-setup    install the pinned vLLM (CPU or CUDA build) into .venv"
 	@echo "make lab02-model    build the tiny offline model and its three adapters"
 	@echo "make lab02-capture  record real engine runs into labs/lab02_serve_many_loras/captured/"
+	@echo "make lab02-serve    record real OpenAI-server runs into labs/lab02_serve_many_loras/captured/server/"
 	@echo "make nbgrader-course / nbgrader-release / autograde SUBMISSIONS=DIR   (instructors;"
 	@echo "                    autograde refuses to run without a sandbox unless ALLOW_UNSANDBOXED=1)"
 
@@ -83,6 +84,9 @@ lab02-model: $(MODEL)
 
 lab02-capture: $(MODEL)
 	$(VPY) labs/lab02_serve_many_loras/tools/capture.py --impl solutions
+
+lab02-serve: $(MODEL)
+	$(VPY) labs/lab02_serve_many_loras/tools/capture_server.py
 
 # --- maintainers -------------------------------------------------------------------------
 test: suite-present $(BASE) $(LAB02) $(MODEL)

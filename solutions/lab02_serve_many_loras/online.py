@@ -16,13 +16,16 @@ Bad input raises ValueError naming the problem.
 """
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
 import math
+from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from .serve import find_mismatches
+from .serve import captured_dir, find_mismatches
 
 BASE_MODEL = "tiny"          # the served name of the base model (tools/server.py)
 COST_FIELDS = ("base_step_s", "per_token_s", "per_adapter_s", "host_load_s", "disk_load_s")
@@ -99,6 +102,22 @@ def percentile(values: Sequence[float], q: float) -> float:
     if lo + 1 >= len(xs):
         return float(xs[-1])
     return float(xs[lo] + (h - lo) * (xs[lo + 1] - xs[lo]))
+
+
+def load_server_capture(name: str, folder: str | Path | None = None) -> dict:
+    """One recorded server run, ``captured/server/<name>.json.gz`` (tools/capture_server.py).
+
+    "rows-bug", "rows-fixed": prompts, models, together, alone (16 rows, max_loras=2)
+    "pilot", "main", "sweep-1" ... "sweep-6": trace (lab 04's fields), record (arrivals, sent,
+    chunks: what tools/replay.py recorded), steps (the engine's step log during the replay),
+    workload, server flags, load average; every capture has a provenance block.
+    """
+    folder = Path(folder) if folder is not None else captured_dir() / "server"
+    path = folder / f"{name}.json.gz"
+    if not path.is_file():
+        known = sorted(p.name.removesuffix(".json.gz") for p in folder.glob("*.json.gz"))
+        raise KeyError(f"no server capture named {name!r}; known: {known}")
+    return json.loads(gzip.decompress(path.read_bytes()))
 
 
 def step_rows(steps: Sequence[Mapping]) -> tuple[np.ndarray, np.ndarray]:
