@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import sys
 
@@ -152,11 +154,21 @@ def test_live_session_without_the_fix(tmp_path):
     assert srv.survivors == [] and not S.group_members(pgid), "a server process outlived stop()"
 
 
-def test_live_session_with_the_fix_every_row_is_right():
+def test_live_session_with_the_fix_every_row_is_right_then_the_server_dies():
     with S.Server(max_loras=2, max_cpu_loras=4, fix=True) as srv:
         rows_ = rows()
         together, alone = run_rows(srv.url, rows_)
         assert together == alone
         assert "phase11-cpu-lora-fix: patched" in srv.log.read_text()
         pgid = srv.pgid
+        # the server dies mid-run (killed, as the OOM killer would): every later use fails at once
+        # with a message that says so, and nothing is left running
+        os.killpg(pgid, signal.SIGKILL)
+        srv.proc.wait(timeout=30)
+        assert not srv.alive()
+        with pytest.raises(S.ServerError, match="no longer running"):
+            srv.load_adapter("late", S.default_adapters()["shout"])
+        trace = [{"arrival_s": 0.0, "adapter": 1, "rank": 8, "prompt_tokens": 4, "output_tokens": 2}] * 3
+        record = asyncio.run(replay.replay(trace, srv.url + "/v1", timeout_s=30))
+        assert len(record["errors"]) == 3 and all("Connection" in e for e in record["errors"].values())
     assert srv.survivors == [] and not S.group_members(pgid)
