@@ -267,6 +267,9 @@ CLAIMS = [
     C("rank-8 `q,k,v,o` adapters use\n128 MiB",
       lambda: f"rank-8 `q,k,v,o` adapters use\n{exact(e_().slot_bytes(L2(), 8, 8, QKVO), 'MiB')}", EX),
     C("7/8", lambda: str(Fraction(64 - 8, 64)), GUIDE, EX, CHEAT),
+    # LRU under independent uniform requests over n adapters on s slots hits s/n (the simulation
+    # is in test_lab04_trace_format.py::test_lru_one_more_adapter_than_slots_thrashes_only_in_cyclic_order)
+    C("8/9 = 88.9 %", lambda: f"{Fraction(8, 9)} = {8 / 9 * 100:.1f} %", CHEAT),
     C("896 MiB in all",
       lambda: f"{exact(e_().slot_bytes(L2(), 8, 64, QKVO) - e_().slot_bytes(L2(), 8, 8, QKVO), 'MiB')} in all", EX),
     C("their slots reserve\n5 GiB",

@@ -123,3 +123,30 @@ def test_the_page_states_the_benchmarks_own_target():
     default = int(re.search(r'"--requests", type=int, default=([\d_]+)', Path(bench_lab04.__file__).read_text())
                   .group(1))
     assert f"{default:,}-request trace" in page
+
+
+def test_the_notebooks_tail_before_saturation_and_the_geometric_shares_on_the_page():
+    """Numbers the lab 04 notebook and page state: the Zipf sweep's p99 at 5 and 10 requests/s,
+    and the geometric ("skewed") law's shares at alpha = 1.5 over 4 adapters."""
+    nb = (ROOT / "notebooks" / "lab04_adapter_slot_cache.ipynb").read_text()
+    got = []
+    for rate in (5, 10):
+        trace = wl.make_trace(3000, rate, cv=1.0, kind="zipf", n_adapters=32, alpha=1.5, prompt=(16, 256),
+                              output=(16, 128), seed=1)
+        s = wl.latency_summary(trace, wl.simulate_timed(trace, 8, 64, max_cpu_loras=32), 0.2)
+        got.append(round(s.ttft_p99_s * 1000))
+    assert f"p99 is {got[0]} ms at 5 requests/s and {got[1]} ms at 10" in nb, got
+    weights = [1.5 ** -i for i in range(4)]
+    shares = ", ".join(f"{w / sum(weights):.3f}" for w in weights[:3]) + f" and {weights[3] / sum(weights):.3f}"
+    assert f"that is {shares}" in " ".join(LAB.page.read_text().split()), shares
+
+
+def test_lru_one_more_adapter_than_slots_thrashes_only_in_cyclic_order():
+    """CHEATSHEET and INTERVIEW: cyclic order over slots + 1 adapters misses every time; uniform
+    random traffic over 9 adapters on 8 slots hits 8/9 (LRU under independent uniform requests)."""
+    sc = reference.load(LAB, "slot_cache")
+    assert sc.replay_hit_rate(sc.cyclic_ids(9_000, 9), 8) == 0.0
+    rate = sc.replay_hit_rate(sc.random_ids(200_000, [1.0] * 9, seed=3), 8)
+    assert abs(rate - 8 / 9) < 0.005, rate
+    for page in ("CHEATSHEET.md", "INTERVIEW.md"):
+        assert "8/9" in (ROOT / "phase11" / page).read_text(), page

@@ -65,7 +65,7 @@ def run(model: Path) -> dict:
     def generate(rows):
         outs = llm.generate([p for p, _ in rows], params, lora_request=[req[a] if a else None for _, a in rows],
                             use_tqdm=False)
-        return [list(o.outputs[0].token_ids) for o in outs]
+        return [[*o.outputs[0].token_ids] for o in outs]         # token ids per row, in row order
 
     batch1 = generate(rows1)
     before = llm.collective_rpc(_slots)[0]
