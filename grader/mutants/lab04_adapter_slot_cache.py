@@ -105,7 +105,7 @@ MUTANTS = [
     Mutant("static_assumes_sorted",
            "sum(sorted(w, reverse=True)[:slots])",
            "sum(w[:slots])",
-           "keeps the first adapters in the list, not the most popular ones"),
+           "keeps the first adapters in the list, not the most popular ones", public_passes=False),
     Mutant("knee_strictly_above",
            "if acc / total >= target - 1e-12:",
            "if acc / total > target:",
@@ -153,6 +153,14 @@ MUTANTS = [
            "            queue_s[r] = t - arrival\n",
            "            queue_s[r] = end - arrival\n",
            "counts the admission step itself as queueing", public_passes=False),
+    Mutant("timed_access_in_part1_order",
+           "            for a in active:\n                kind = access(a).kind\n",
+           "            run = sorted((arrivals[k] + queue_s[k], k) for b in finishing.values() for k in b)\n"
+           "            order = list(dict.fromkeys([adapters[k] for _, k in run if adapters[k]]\n"
+           "                                       + [adapters[r] for r in admitted if adapters[r]]))\n"
+           "            for a in order:\n                kind = access(a).kind\n",
+           "accesses the step's adapters in part 1's order (running requests' first, by admission) "
+           "instead of the order they joined the step's set", public_passes=False),
     Mutant("timed_base_costs_adapter_time",
            "adapter_s * len(active) + loads_s",
            "adapter_s * len(active.keys() | {adapters[r] for r in admitted}) + loads_s",
@@ -218,6 +226,8 @@ TRAPS = {
         ("running_adapters_not_counted", "max_num_seqs_ignores_running"),
     "one cache access per request instead of per adapter per step": ("sim_access_per_request",),
     "keeping the first adapters of the list instead of the most popular": ("static_assumes_sorted",),
+    "the step's adapters accessed in part 1's order instead of the order they joined the step's set":
+        ("timed_access_in_part1_order",),
     "the rate used as the mean gap; a gamma shape of 1/cv": ("rate_taken_as_mean_gap", "gamma_shape_one_over_cv"),
     "Zipf with the wrong exponent or over the wrong range of ranks": ("zipf_alpha_ignored", "zipf_wrong_range"),
     "TTFT or queueing measured from admission instead of arrival": ("ttft_from_admission", "queue_to_step_end"),

@@ -22,6 +22,12 @@ def test_uniform_and_zipf_100_tenants_8_slots():
     assert sc.replay_hit_rate(ids, 8) == pytest.approx(0.34791, abs=1e-9)      # LRU: 34.8 %
 
 
+@pytest.mark.points(1)
+def test_static_hit_rate_of_unsorted_weights():
+    # the best any cache can do keeps the MOST popular adapters, wherever they are in the list
+    assert sc.static_hit_rate([1.0, 5.0, 2.0, 8.0], 2) == pytest.approx(13 / 16)
+
+
 @pytest.mark.points(2)
 def test_knees():
     uniform, zipf = [1.0] * 100, sc.zipf_weights(100, 1.0)

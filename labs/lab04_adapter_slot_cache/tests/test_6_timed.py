@@ -60,3 +60,14 @@ def test_padded_vs_paged_s_lora_mix():
     m = wl.padded_vs_paged([64, 32, 16, 8], max_loras=4, max_lora_rank=64, bytes_per_rank=2 * 2 ** 20)
     assert (m.padded_bytes, m.paged_bytes) == (512 * 2 ** 20, 240 * 2 ** 20)
     assert m.wasted_share == 0.53125
+
+
+@pytest.mark.points(1)
+def test_access_order_is_join_order():
+    # nine requests, 3 slots in a host cache of 4: an adapter keeps its place in the step's set
+    # while any of its requests runs, so the one evicted later is not the one part 1's order
+    # (running requests first, by admission) would pick; that order gives 62.875 s and no host load
+    trace = [T(0.0, 3, 8, 2, 4), T(0.5, 1, 8, 4, 3), T(0.5, 4, 8, 8, 4), T(1.0, 1, 8, 8, 4), T(1.0, 3, 8, 2, 4),
+             T(1.0, 3, 8, 2, 4), T(2.0, 2, 8, 1, 4), T(4.0, 0, 0, 2, 3), T(4.0, 1, 8, 1, 4)]
+    r = wl.simulate_timed(trace, max_loras=3, max_num_seqs=4, max_cpu_loras=4, costs=COSTS)
+    assert (r.steps, r.duration_s, r.host_loads, r.disk_loads) == (12, 64.875, 1, 4)
