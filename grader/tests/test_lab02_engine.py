@@ -130,7 +130,7 @@ def test_lab02_real_engine_end_to_end(tmp_path):
     _check_findings(f)
     # the numbers a reader sees: printed for the log of `make test`, never asserted
     for name, run in f["runs"].items():
-        print(name, run["timings_s"], f"peak RSS {run['peak_rss_mib']} MiB")
+        print(name, run["timings_s"], f"peak RSS of the process tree {run['peak_tree_rss_mib']} MiB")
 
 
 def test_lab02_page_numbers_and_excerpt_come_from_the_captures():
@@ -167,3 +167,19 @@ def test_lab02_page_numbers_and_excerpt_come_from_the_captures():
         at = next((k for k in range(at, len(lines)) if lines[k].endswith(want)), None)
         assert at is not None, f"excerpt line {want!r} not found in order"
         at += 1
+
+
+def test_lab02_page_memory_and_start_figures_are_the_captures():
+    """The page's memory comparison is the whole process tree's peak, as the captures record it."""
+    page = " ".join((LAB / "README.md").read_text().split())
+    uni = json.loads((CAPTURED / "cpu-bug-max-loras-2.json").read_text())
+    multi = json.loads((CAPTURED / "cpu-fixed-max-loras-2.json").read_text())
+    assert uni["env"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0" and multi["env"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "1"
+    assert uni["env"]["OMP_NUM_THREADS"] == multi["env"]["OMP_NUM_THREADS"] == "1"
+    want = (f"peaks at {uni['peak_tree_rss_mib']:,.0f} MiB in one process, and the multi-process fixed run at "
+            f"{multi['peak_tree_rss_mib']:,.0f} MiB over {multi['processes_at_peak']} processes, "
+            f"{multi['main_process_rss_at_peak_mib']:,.0f} MiB of it in the front-end process")
+    assert uni["processes_at_peak"] == 1 and want in page, want
+    assert multi["peak_tree_rss_mib"] > uni["peak_tree_rss_mib"]
+    start = (f"({multi['timings_s']['engine_start']:g} s against {uni['timings_s']['engine_start']:g} s)")
+    assert start in page and multi["timings_s"]["engine_start"] > uni["timings_s"]["engine_start"], start

@@ -112,7 +112,8 @@ def run_one(name: str, spec: dict, model: Path, impl: Path, timeout: int, extra:
     env = dict(os.environ)
     if not extra:           # the tiny model never needs the hub
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env.update(PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false",
+    # one OpenMP thread: with two, the CPU worker's threads spin against each other on a 2-core machine
+    env.update(PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1",
                VLLM_LOGGING_LEVEL="DEBUG", VLLM_CPU_KVCACHE_SPACE="1", VLLM_NO_USAGE_STATS="1",
                DO_NOT_TRACK="1")
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
@@ -143,7 +144,7 @@ def run_one(name: str, spec: dict, model: Path, impl: Path, timeout: int, extra:
         result = json.loads(result_file.read_text())
     result["wall_s"] = round(wall, 2)
     log = "\n".join(proc.stdout.splitlines()) + "\n"
-    result["_env"] = {k: env[k] for k in sorted(env) if k.startswith("VLLM_") or k == "PYTHONHASHSEED"}
+    result["_env"] = {k: env[k] for k in sorted(env) if k.startswith("VLLM_") or k in ("PYTHONHASHSEED", "OMP_NUM_THREADS")}
     result["_fix_on_path"] = bool(spec.get("fix"))
     print(f"[{name}] done in {wall:.1f} s", flush=True)
     return result, log
@@ -189,8 +190,10 @@ def main(argv=None) -> int:
                            for p in sorted((args.model / "adapters").glob("*/adapter_config.json"))}
     for name in wanted:
         spec = runs[name]
+        load_before = os.getloadavg()
         result, log = run_one(name, spec, args.model.resolve(), impl, args.timeout, extra)
-        capture = {"name": name, "spec": spec, **{k: v for k, v in result.items() if not k.startswith("_")}}
+        capture = {"name": name, "spec": spec, **{k: v for k, v in result.items() if not k.startswith("_")},
+                   "load_average": {"before": load_before, "after": os.getloadavg()}}
         if spec["mode"] == "engine":
             pids = sorted({int(p) for p in FIX_MARKER.findall(log)})
             capture["plugins"] = {"trace_on_pythonpath": True, "fix_on_pythonpath": result["_fix_on_path"],

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -54,10 +53,61 @@ def base_and_adapters(args) -> tuple[str, dict[str, str]]:
     return base, {a: str(args.model / "adapters" / a) for a in ADAPTERS}
 
 
-def peak_rss_mib() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, kids) / 1024, 1)
+def _tree_rss_kib(root: int) -> dict[int, int]:
+    """VmRSS (KiB) of ``root`` and every live descendant, by pid."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                parent[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, frontier = {root}, [root]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier and p not in tree]
+        tree.update(kids)
+        frontier = kids
+    out = {}
+    for pid in tree:
+        try:
+            line = next(ln for ln in open(f"/proc/{pid}/status") if ln.startswith("VmRSS:"))
+            out[pid] = int(line.split()[1])
+        except (OSError, StopIteration, ValueError):
+            pass
+    return out
+
+
+class TreeMemory:
+    """The peak of the summed resident memory of this process and all its descendants (the engine
+    core and its worker in multi-process mode), sampled every ``every_s`` on a thread of its own.
+    ``RUSAGE_CHILDREN`` would miss children that are still running when it is read."""
+
+    def __init__(self, every_s: float = 0.1):
+        import threading
+        self.every_s, self.peak_kib, self.at_peak = every_s, 0, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.every_s)
+
+    def sample(self):
+        sizes = _tree_rss_kib(os.getpid())
+        total = sum(sizes.values())
+        if total > self.peak_kib:
+            self.peak_kib, self.at_peak = total, sizes
+
+    def result(self) -> dict:
+        self.sample()
+        self._stop.set()
+        self._thread.join(timeout=5)
+        me = os.getpid()
+        return {"peak_tree_rss_mib": round(self.peak_kib / 1024, 1), "processes_at_peak": len(self.at_peak),
+                "main_process_rss_at_peak_mib": round(self.at_peak.get(me, 0) / 1024, 1)}
 
 
 def _lora_memory(worker) -> dict:
@@ -87,6 +137,7 @@ def _lora_memory(worker) -> dict:
 
 
 def run_engine(args) -> dict:
+    memory_watch = TreeMemory()
     sys.path.insert(0, str(Path(args.impl).resolve()))
     from lab02_serve_many_loras import serve
 
@@ -127,7 +178,7 @@ def run_engine(args) -> dict:
         "fix_patched_here": vllm.lora.punica_wrapper.punica_cpu.bgmv_shrink.__module__ == "phase11_cpu_lora_fix",
         "timings_s": {"import_vllm": round(t_import, 2), "engine_start": round(t_start, 2),
                       "generate_batched": round(t_batched, 2), "generate_one_by_one": round(t_alone, 2)},
-        "peak_rss_mib": peak_rss_mib(),
+        **memory_watch.result(),
         "versions": {"vllm": vllm.__version__, "torch": torch.__version__},
     }
 

@@ -51,7 +51,7 @@ def findings(captured: Path, impl: Path, model: Path | None = None) -> dict:
             "fix": cap.get("plugins", {}).get("fix_on_pythonpath"),
             "fix_patched_pids": cap.get("plugins", {}).get("fix_patched_pids", []),
             "worker_pids": worker_pids,
-            "timings_s": cap.get("timings_s"), "peak_rss_mib": cap.get("peak_rss_mib"),
+            "timings_s": cap.get("timings_s"), "peak_tree_rss_mib": cap.get("peak_tree_rss_mib"),
         }
         if cap.get("memory") and memory is None:
             memory = (cap, max_loras)
