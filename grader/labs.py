@@ -23,11 +23,14 @@ class Lab:
     def short(self) -> str:
         return self.name.split("_", 1)[0]          # "lab01"
 
-    def stub_path(self, impl_root: Path, module: str) -> Path:
-        """``impl_root/<lab>/<module>.py``: one of the lab's student modules under a root."""
+    def _known(self, module: str) -> str:
         if module not in self.modules:
             raise KeyError(f"{self.name} has no student module {module!r}; its modules: {', '.join(self.modules)}")
-        return impl_root / self.name / f"{module}.py"
+        return module
+
+    def stub_path(self, impl_root: Path, module: str) -> Path:
+        """``impl_root/<lab>/<module>.py``: one of the lab's student modules under a root."""
+        return impl_root / self.name / f"{self._known(module)}.py"
 
     def stub_paths(self, impl_root: Path) -> list[Path]:
         return [self.stub_path(impl_root, m) for m in self.modules]
@@ -38,8 +41,7 @@ class Lab:
 
     def declared_path(self, module: str, base: Path | None = None) -> Path:
         """The judge's copy of a stub module (grader/declared/): the course's declarations it trusts."""
-        self.stub_path(ROOT, module)              # a known module, or KeyError naming the lab's modules
-        return (base or self.base) / "grader" / "declared" / self.name / f"{module}.py"
+        return (base or self.base) / "grader" / "declared" / self.name / f"{self._known(module)}.py"
 
     @property
     def public_tests(self) -> Path:

@@ -19,7 +19,6 @@ from pathlib import Path
 from grader.labs import LABS, ROOT, Lab
 
 BEGIN = re.compile(r"^(?P<indent>[ ]*)# BEGIN SOLUTION TODO (?P<todo>\d+)\s*$")
-BEGIN_TODO = re.compile(r"^[ ]*# BEGIN SOLUTION TODO (\d+)\s*$", re.M)
 END = re.compile(r"^[ ]*# END SOLUTION\s*$")
 BEGIN_ONLY = re.compile(r"^[ ]*# BEGIN SOLUTION-ONLY\s*$")
 END_ONLY = re.compile(r"^[ ]*# END SOLUTION-ONLY\s*$")
@@ -99,7 +98,8 @@ def declared_path(lab: Lab, module: str) -> Path:
 
 def todo_numbers(lab: Lab) -> dict[str, list[int]]:
     """The TODO numbers in each of the lab's solution modules, in file order."""
-    return {m: [int(x) for x in BEGIN_TODO.findall(solution_path(lab, m).read_text())] for m in lab.modules}
+    return {m: [int(b["todo"]) for line in solution_path(lab, m).read_text().splitlines() if (b := BEGIN.match(line))]
+            for m in lab.modules}
 
 
 def out_of_sync(lab: Lab) -> str:

@@ -23,12 +23,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from grader.grading import catalog
+from grader.grading.report import lab_summary
+from grader.grading.results import LabRun, TestResult, stub_todos
 from grader.judge import cgroup
 from grader.judge.client import HELLO_S
-from grader.labs import ROOT, Lab
-from grader.grading.results import LabRun, TestResult, stub_todos
-from grader.grading.report import lab_summary
 from grader.judge.worker import exception_line
+from grader.labs import ROOT, Lab
 
 COLLECT_S = 120       # time allowed to start up and collect (imports torch, the student module)
 OUTPUT_CAP = 64 << 20 # bytes a test process may write to any file

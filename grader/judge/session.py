@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.grading import time_limits
-from grader.judge import reference
-from grader.judge import proxy
+from grader.judge import proxy, reference
 from grader.judge.client import Client, Clock
 from grader.judge.jail import Jail, Stage
 from grader.labs import ROOT, Lab, get

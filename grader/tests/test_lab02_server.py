@@ -30,38 +30,16 @@ pytest.importorskip("openai", reason="installed with the lab02 engine")
 if not (S.MODEL / "base" / "config.json").is_file():
     pytest.skip("no tiny model: run `make lab02-model`", allow_module_level=True)
 
-PROMPTS = ["def main(", "import os\n", "for i in range(", "x = "]
 MAX_TOKENS = 12
 
 
 def rows(adapters=S.ADAPTERS) -> list[tuple[str, str]]:
     """(prompt, model name) for every prompt with the base model and each adapter: 16 rows."""
-    return [(p, name) for p in PROMPTS for name in (S.SERVED_NAME, *adapters)]
-
-
-def token_ids(choice) -> list[int]:
-    extra = getattr(choice, "model_extra", None) or {}
-    ids = getattr(choice, "token_ids", None) or extra.get("token_ids")
-    assert ids is not None, "the server did not return token ids (return_token_ids)"
-    return list(ids)
-
-
-async def _one(client, prompt: str, model: str) -> list[int]:
-    r = await client.completions.create(model=model, prompt=prompt, max_tokens=MAX_TOKENS, temperature=0.0,
-                                        extra_body={"ignore_eos": True, "return_token_ids": True})
-    return token_ids(r.choices[0])
+    return replay.rows((S.SERVED_NAME, *adapters))
 
 
 def run_rows(url: str, rows_: list[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]]]:
-    """Every row at once (one engine step can hold them all), then every row alone."""
-    import openai
-
-    async def go():
-        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120) as client:
-            together = await asyncio.gather(*(_one(client, p, m) for p, m in rows_))
-            alone = [await _one(client, p, m) for p, m in rows_]
-            return together, alone
-    return asyncio.run(go())
+    return replay.together_and_alone(url + "/v1", rows_, MAX_TOKENS)
 
 
 def wrong_rows(url: str, rows_, rounds: int = 3) -> list[int]:
@@ -122,12 +100,12 @@ def test_live_session_without_the_fix(tmp_path):
         srv.load_adapter("shout2", S.default_adapters()["shout"])
         with pytest.raises(S.ServerError, match="HTTP 400"):
             srv.load_adapter("shout2", S.default_adapters()["shout"])
-        _, alone = run_rows(srv.url, [(PROMPTS[0], "shout"), (PROMPTS[0], "shout2")])
+        _, alone = run_rows(srv.url, [(replay.PROMPTS[0], "shout"), (replay.PROMPTS[0], "shout2")])
         assert alone[0] == alone[1]
         srv.unload_adapter("shout2")
         import openai
         with pytest.raises(openai.NotFoundError):
-            run_rows(srv.url, [(PROMPTS[0], "shout2")])
+            run_rows(srv.url, [(replay.PROMPTS[0], "shout2")])
 
         # a short lab 04 trace replayed at its arrival times: every request gets exactly its tokens
         workloads = reference.load(get("lab04"), "workloads")

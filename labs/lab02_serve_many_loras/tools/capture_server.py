@@ -43,8 +43,6 @@ import server as S  # noqa: E402
 ROOT = HERE.parent.parent.parent
 TOOL = "labs/lab02_serve_many_loras/tools/capture_server.py"
 OUT = HERE.parent / "captured" / "server"
-PROMPTS = ["def main(", "import os\n", "for i in range(", "x = "]
-ROW_TOKENS = 16
 MAX_LORAS = 2
 # (name, kind, n_adapters, requests, rate per second, base share, seed)
 REPLAYS = [("pilot", "zipf", 6, 120, 6.0, 0.2, 11), ("main", "zipf", 6, 360, 6.0, 0.2, 12),
@@ -68,23 +66,9 @@ def extra_adapters(folder: Path, count: int = 3) -> dict[str, Path]:
 
 
 def rows_check(fix: bool) -> dict:
-    import openai
-
-    rows = [(p, m) for p in PROMPTS for m in (S.SERVED_NAME, *S.ADAPTERS)]
-
-    async def one(client, prompt, model):
-        r = await client.completions.create(model=model, prompt=prompt, max_tokens=ROW_TOKENS, temperature=0.0,
-                                            extra_body={"ignore_eos": True, "return_token_ids": True})
-        return R._chunk_tokens(r.choices[0])
-
-    async def go(url):
-        async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120) as c:
-            together = await asyncio.gather(*(one(c, p, m) for p, m in rows))
-            alone = [await one(c, p, m) for p, m in rows]
-            return together, alone
-
+    rows = R.rows()
     with S.Server(max_loras=MAX_LORAS, max_cpu_loras=4, fix=fix) as srv:
-        together, alone = asyncio.run(go(srv.url))
+        together, alone = R.together_and_alone(srv.url + "/v1", rows)
         return {"prompts": [p for p, _ in rows], "models": [m for _, m in rows], "together": together,
                 "alone": alone, "server": _server_facts(srv)}
 

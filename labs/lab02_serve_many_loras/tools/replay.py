@@ -21,7 +21,10 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from engine_run import PROMPTS          # lab 02's four prompts (tools/ is on sys.path: a folder of scripts)
+
 DEFAULT_MODELS = {0: "tiny", 1: "shout", 2: "count", 3: "define"}
+ROW_TOKENS = 16
 FIRST_TOKEN_ID = 16          # prompt ids stay clear of the tokenizer's special tokens
 
 
@@ -40,7 +43,8 @@ def read_trace(path: Path) -> list[dict]:
     return rows
 
 
-def _chunk_tokens(choice) -> list[int]:
+def chunk_tokens(choice) -> list[int]:
+    """The token ids vLLM returns in a completion choice (``return_token_ids``), [] where none."""
     extra = getattr(choice, "model_extra", None) or {}
     ids = getattr(choice, "token_ids", None)
     if ids is None:
@@ -72,7 +76,7 @@ async def replay(trace: Sequence[Mapping], base_url: str, models: Mapping[int, s
                     extra_body={"ignore_eos": True, "return_token_ids": True})
                 async for chunk in stream:
                     now = time.monotonic() - t0
-                    ids = [t for c in chunk.choices for t in _chunk_tokens(c)]
+                    ids = [t for c in chunk.choices for t in chunk_tokens(c)]
                     record["chunks"][k].append((now, len(ids)))
                     record["tokens"][k] += ids
             except Exception as e:          # noqa: BLE001 - one failed request is recorded, not fatal
@@ -80,6 +84,33 @@ async def replay(trace: Sequence[Mapping], base_url: str, models: Mapping[int, s
 
         await asyncio.gather(*(one(k, r) for k, r in enumerate(trace)))
     return record
+
+
+def rows(models: Sequence[str] = tuple(DEFAULT_MODELS.values())) -> list[tuple[str, str]]:
+    """(prompt, model) for every prompt with every model: the 16 rows of invariant 5 over HTTP."""
+    return [(p, m) for p in PROMPTS for m in models]
+
+
+def together_and_alone(base_url: str, rows_: Sequence[tuple[str, str]], max_tokens: int = ROW_TOKENS
+                       ) -> tuple[list[list[int]], list[list[int]]]:
+    """Every row sent at once (so one engine step can hold them all), then every row alone; the
+    generated token ids of each, greedy with ``ignore_eos``. What part 2's ``explain_rows`` reads."""
+    import openai
+
+    async def one(client, prompt, model):
+        r = await client.completions.create(model=model, prompt=prompt, max_tokens=max_tokens, temperature=0.0,
+                                            extra_body={"ignore_eos": True, "return_token_ids": True})
+        ids = chunk_tokens(r.choices[0])
+        if not ids:
+            raise RuntimeError("the server returned no token ids (is return_token_ids supported?)")
+        return ids
+
+    async def go():
+        async with openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=120) as client:
+            together = await asyncio.gather(*(one(client, p, m) for p, m in rows_))
+            alone = [await one(client, p, m) for p, m in rows_]
+            return list(together), alone
+    return asyncio.run(go())
 
 
 def main(argv=None) -> int:
