@@ -60,7 +60,7 @@ grade: $(BASE)
 # quick to iterate with, prints shown as they happen (-s). `make grade` is what counts.
 test-lab: $(BASE)
 	@test -n "$(LAB)" || { echo "usage: make test-lab LAB=lab01"; exit 2; }
-	PYTHONPATH=labs:. $(VPY) -m pytest -q -s -p no:cacheprovider $(wildcard labs/$(LAB)*/tests)
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONPATH=labs:. $(VPY) -m pytest -q -s -p no:cacheprovider $(wildcard labs/$(LAB)*/tests)
 
 reset: $(BASE)
 	$(VPY) -m grader.authoring.reset $(LAB) $(MODULE)
