@@ -89,8 +89,11 @@ lab02-serve: $(MODEL)
 	$(VPY) labs/lab02_serve_many_loras/tools/capture_server.py
 
 # --- maintainers -------------------------------------------------------------------------
+# Two workers (pytest-xdist), each test file on one of them: module fixtures (the mutants, the
+# nbgrader course) run once. TEST_JOBS=1 runs the suite in this process, one test at a time.
+TEST_JOBS ?= 2
 test: suite-present $(BASE) $(LAB02) $(MODEL)
-	$(VPY) -m pytest grader/tests -q --durations=15
+	$(VPY) -m pytest grader/tests -q --durations=15 $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile)
 
 suite-present:
 	@test -d grader/tests || { echo "make test is the maintainers' suite; this copy has none. Use: make grade"; exit 2; }

@@ -38,17 +38,32 @@ def _ids(case):
     return f"T{T}-n{n}-r{max(ranks)}-{d_in}x{d_out}-{str(dtype)[6:]}-base{base}"
 
 
+_BATCHES: dict[str, tuple] = {}
+
+
+def _batch(case):
+    """``(x, W, adapters, ids, reference)`` for a GRID case, made once: the grouped and the slots
+    test share it (the largest W is 4096 x 11008; making it and its float64 reference twice was
+    most of this file's time; all of them together take about 360 MB). The student's code only
+    ever gets copies of these tensors, made when they cross into the sandbox."""
+    key = _ids(case)
+    if key not in _BATCHES:
+        T, n, ranks, d_in, d_out, dtype, base = case
+        x, W, adapters, ids = lab01_make_batch(bl, T, n, ranks, d_in, d_out, dtype=dtype, base_share=base,
+                                               seed=T + n)
+        _BATCHES[key] = (x, W, adapters, ids, lab01_reference(x, W, adapters, ids))
+    return _BATCHES[key]
+
+
 @pytest.mark.points(4)
 @pytest.mark.hint("grouped must equal each row with its own adapter, for every batch size, rank, "
                   "hidden size and dtype (scaling once, base rows included, original row order)")
 @pytest.mark.parametrize("case", GRID, ids=[_ids(c) for c in GRID])
 def test_grouped_matches_reference_grid(case):
-    T, n, ranks, d_in, d_out, dtype, base = case
-    x, W, adapters, ids = lab01_make_batch(bl, T, n, ranks, d_in, d_out, dtype=dtype, base_share=base,
-                                           seed=T + n)
+    x, W, adapters, ids, want = _batch(case)
     y = bl.apply_multi_lora_grouped(x, W, adapters, ids)
-    assert y.dtype == dtype, f"output dtype {y.dtype}, expected x.dtype {dtype}"
-    assert_close(y, lab01_reference(x, W, adapters, ids), dtype=dtype, what="grouped")
+    assert y.dtype == case[5], f"output dtype {y.dtype}, expected x.dtype {case[5]}"
+    assert_close(y, want, dtype=case[5], what="grouped")
 
 
 @pytest.mark.points(4)
@@ -56,14 +71,12 @@ def test_grouped_matches_reference_grid(case):
                   "think about zero padding, where the scaling lives, and what slot -1 means")
 @pytest.mark.parametrize("case", GRID, ids=[_ids(c) for c in GRID])
 def test_slots_match_reference_grid(case):
-    T, n, ranks, d_in, d_out, dtype, base = case
-    x, W, adapters, ids = lab01_make_batch(bl, T, n, ranks, d_in, d_out, dtype=dtype, base_share=base,
-                                           seed=T + n)
-    slot_adapters, token_slots = lab01_assign_slots(adapters, ids, n_free=T % 2, seed=T)
+    x, W, adapters, ids, want = _batch(case)
+    slot_adapters, token_slots = lab01_assign_slots(adapters, ids, n_free=case[0] % 2, seed=case[0])
     A_st, B_st = bl.stack_slots(slot_adapters, max_rank=64)
     y = bl.apply_multi_lora_slots(x, W, A_st, B_st, token_slots)
-    assert y.dtype == dtype, f"output dtype {y.dtype}, expected x.dtype {dtype}"
-    assert_close(y, lab01_reference(x, W, adapters, ids), dtype=dtype, what="slots")
+    assert y.dtype == case[5], f"output dtype {y.dtype}, expected x.dtype {case[5]}"
+    assert_close(y, want, dtype=case[5], what="slots")
 
 
 LOOP_GRID = [
