@@ -172,6 +172,8 @@ class Client:
         self.memory_note = ""                       # how the sandbox's memory is capped, where it is weaker
         self.paths: dict[str, str] = {}             # sandbox path -> the path the student knows
         self.on_start = None                        # called (starting: bool) around each sandbox start-up
+        self.early_since: float | None = None      # start_early's time, until its hello is answered
+        self.hello_sent = False
         self.printed = ""                           # what the student's code printed in the current test
         self.last_called = ""                       # the student's function or method the test called last
         self.changed_inputs: list[str] = []          # arguments the student's code changed in place, this test
@@ -217,6 +219,37 @@ class Client:
         if self.failed is None:
             self.failed, self.failed_category = str(exc).splitlines()[0] if str(exc) else "", exc.category
 
+    def start_early(self) -> None:
+        """Start the first sandbox now, before the judge builds its proxies and collects its tests:
+        its Python and any library the lab preloads (torch, for lab 01) start up while the judge
+        does the same. ``send_hello`` sends the hello once it is known; the first call waits for
+        the answer (``_ensure``), and only that wait is charged to the lab. Only where a control
+        group caps the sandbox's memory: the fallback watchdog looks only while the judge waits,
+        and it must see a start-up from its first moment."""
+        if self.load_error_text is not None or self.jail is not None or self.starts:
+            return
+        try:
+            jail = self.start_jail()
+        except Exception:                 # _ensure starts one at the first call and says why it fails
+            return
+        if getattr(jail, "watchdog", False):
+            jail.close()
+            return
+        self.jail, self.starts = jail, 1
+        self.sandboxed, self.why_not, self.memory_note = jail.sandboxed, jail.why, jail.memory_note
+        self.generation += 1
+        self.early_since, self.hello_sent = time.monotonic(), False
+
+    def send_hello(self) -> None:
+        """The hello to an early sandbox, as soon as ``self.hello`` is complete."""
+        if self.jail is None or self.early_since is None or self.hello_sent:
+            return
+        self.hello_sent = True
+        try:
+            wire.send(self.jail.fd_out, {"op": "hello", "id": 0, **self.hello}, self.codec)
+        except OSError:
+            pass                          # it died already: the first call's wait reports how
+
     def _ensure(self):
         """Start the sandbox if none runs. Start-up time is charged to the lab's budget, and a lab
         may start at most MAX_STARTS sandboxes: a module that is slow to import or dies in every
@@ -224,6 +257,9 @@ class Client:
         __tracebackhide__ = True
         if self.load_error_text is not None:
             raise self._load_error()
+        if self.jail is not None and self.early_since is not None:
+            self._finish_early()
+            return
         if self.jail is not None:
             return
         if self.starts >= MAX_STARTS:
@@ -248,11 +284,30 @@ class Client:
             if self.on_start is not None:
                 self.on_start(False)     # started: the parent's watchdog counts the test from here
 
-    def _hello(self, deadline: float, lab_bound: bool = False) -> None:
-        """``lab_bound``: the deadline is the lab's remaining budget (not the start-up limit)."""
+    def _finish_early(self) -> None:
+        """The answer to ``start_early``'s hello, within the start-up limit counted from its start."""
+        __tracebackhide__ = True
+        if self.on_start is not None:
+            self.on_start(True)
+        t0 = time.monotonic()
+        lab_deadline = self.clock.lab_deadline()
+        deadline = min(self.early_since + HELLO_S, lab_deadline)
+        lab_bound = lab_deadline <= self.early_since + HELLO_S
+        self.early_since = None
+        try:
+            self._hello(deadline, lab_bound=lab_bound, sent=self.hello_sent)
+        finally:
+            self.clock.started(time.monotonic() - t0)
+            if self.on_start is not None:
+                self.on_start(False)
+
+    def _hello(self, deadline: float, lab_bound: bool = False, sent: bool = False) -> None:
+        """``lab_bound``: the deadline is the lab's remaining budget (not the start-up limit).
+        ``sent``: the hello went out already (``start_early``)."""
         __tracebackhide__ = True
         try:
-            wire.send(self.jail.fd_out, {"op": "hello", "id": 0, **self.hello}, self.codec)
+            if not sent:
+                wire.send(self.jail.fd_out, {"op": "hello", "id": 0, **self.hello}, self.codec)
             doc, tensors = self._receive(deadline)
         except (wire.Closed, wire.Deadline, wire.WireError, OSError, SandboxCrash) as e:
             tail = self.jail.output_tail()

@@ -11,12 +11,13 @@ otherwise the sandbox gets the student's own module of that lab, and a note says
 """
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from grader.grading import time_limits
 from grader.judge import proxy, reference
 from grader.judge.client import Client, Clock
-from grader.judge.jail import Jail, Stage
+from grader.judge.jail import PRELOAD, Jail, Stage
 from grader.labs import ROOT, Lab, get
 from grader.judge.submission_files import UnsafeSubmission
 
@@ -24,8 +25,20 @@ LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeou
 FUNCTION_BUDGET_FACTOR = 2   # ... and any one of the student's functions this many of the lab's longest test limit
 
 
+def _preload(declared_source: str) -> set[str]:
+    """The libraries a lab module imports that the sandbox may load before the hello (jail.PRELOAD)."""
+    found = set()
+    for node in ast.walk(ast.parse(declared_source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found & set(PRELOAD)
+
+
 class Session:
-    def __init__(self, lab: Lab, impl_root: Path, sandbox: bool = True):
+    def __init__(self, lab: Lab, impl_root: Path, sandbox: bool = True, early: bool = False):
+        """``early``: start the sandbox at once (the judge's worker), not at the first call."""
         self.lab, self.impl = lab, Path(impl_root)
         self.notes: list[str] = []
         self.limits = time_limits.limits(lab)          # per-test limits from the reference's recorded times
@@ -63,8 +76,11 @@ class Session:
             self.stage = Stage(packages, data)
         except (UnsafeSubmission, OSError) as e:
             why = str(e) if isinstance(e, UnsafeSubmission) else f"{type(e).__name__}: {e}"
-        self.client = Client(lambda: Jail(self.stage, lab.memory_mb, sandbox=sandbox),
+        preload = tuple(sorted(set().union(*(_preload(lab.declared_path(m).read_text()) for m in lab.modules))))
+        self.client = Client(lambda: Jail(self.stage, lab.memory_mb, sandbox=sandbox, preload=preload),
                              hello={}, judge_codec_types=types, clock=self.clock, judge_modules=judge_modules)
+        if self.stage is not None and early:
+            self.client.start_early()        # the sandbox starts up while the judge does (client.start_early)
         if self.stage is None:           # one reason for the whole lab; no sandbox is ever started
             # file names were chosen before grading, never by running code: hidden tests may show them
             self.client.load_error_text = self.client.load_error_category = f"your files could not be loaded: {why}"
@@ -84,6 +100,7 @@ class Session:
         self.client.remote_factory = proxy.make_stand_in(remote)
         self.client.hello = {"modules": list(self.modules), "remote_classes": sorted(remote),
                              "judge_modules": hello_judge, "data_types": data_names}
+        self.client.send_hello()
 
     def sandbox_note(self) -> str:
         if self.client.sandboxed is False:

@@ -158,7 +158,7 @@ def main() -> int:
         pytest_args = [*PYTEST_OPTIONS, "-c", args.ini, "--rootdir", args.rootdir,
                        f"--timeout={args.timeout}", "--timeout-method=signal", *args.nodeids]
         return int(pytest.main(pytest_args, plugins=[reporter]))
-    session = Session(lab, Path(args.impl), sandbox=not args.no_sandbox)
+    session = Session(lab, Path(args.impl), sandbox=not args.no_sandbox, early=True)
     reporter.session = session
     session.client.on_start = lambda starting: reporter._emit(event="alive", starting=starting)
     # pytest-timeout guards the judge's own code; the sandbox's deadline (the lab's timeout) comes first.

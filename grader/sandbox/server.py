@@ -309,7 +309,13 @@ def rebuild_error(err: dict) -> BaseException:
     return RuntimeError(err.get("msg", ""))
 
 
+PRELOAD = ("torch", "numpy")       # what the judge may ask for (grader/judge/jail.py's PRELOAD)
+
+
 def main(argv: list[str]) -> int:
+    for name in argv[3:]:               # the judge's own start-up runs meanwhile
+        if name in PRELOAD:
+            importlib.import_module(name)
     Server(int(argv[1]), int(argv[2])).serve()
     return 0
 
