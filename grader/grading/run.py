@@ -237,11 +237,15 @@ def _grace(timeout_s: int) -> int:
 
 
 def grade_lab(lab: Lab, impl_root: Path, sandbox: bool | str = True, stop_at_hidden_failure: bool = False,
-              record_times: bool = False) -> dict:
-    """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON."""
+              record_times: bool = False, hidden_only: bool = False) -> dict:
+    """Grade one lab (public and, where present, hidden tests) and summarise it for report/JSON.
+    ``hidden_only``: the hidden tests alone (the course's mutant check, where no public result is
+    asked for; never for grading a student)."""
     from grader.authoring import manifest
 
     kinds = ("public", "hidden") if lab.hidden_tests.is_dir() else ("public",)
+    if hidden_only:
+        kinds = ("hidden",)
     run = run_lab(lab, impl_root, kinds, sandbox, stop_at_hidden_failure)
     for path in lab.stub_paths(impl_root):
         if not path.exists():
