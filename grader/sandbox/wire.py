@@ -210,9 +210,9 @@ class Codec:
                     return ["R", k]
             self._note(v)
             tag = "l" if t is list else "t"
-            if all(type(x) in _PLAIN for x in v):
+            if _plain(v):
                 return [tag, list(v)]
-            return [tag, [self._enc(x, tensors, depth + 1) for x in v]]
+            return [tag, [self._enc_row(x, tensors, depth + 1) for x in v]]
         if isinstance(v, bool):
             return bool(v)
         if _is_tensor(v):
@@ -244,7 +244,7 @@ class Codec:
         key = self.names.get(t)
         if key is not None:
             self._note(v)
-            if not dataclasses.is_dataclass(t) and all(type(x) in _PLAIN for x in v):
+            if not dataclasses.is_dataclass(t) and _plain(v):
                 return ["CT", key[0], key[1], list(v)]   # a NamedTuple of plain fields: values in order
             if dataclasses.is_dataclass(t):
                 fields = [[f.name, self._enc(getattr(v, f.name), tensors, depth + 1)]
@@ -263,7 +263,7 @@ class Codec:
         if isinstance(v, collections.deque):
             return ["q", [self._enc(x, tensors, depth + 1) for x in v]]
         if isinstance(v, list):
-            if all(type(x) in _PLAIN for x in v):    # the common case, in one pass
+            if _plain(v):    # the common case, in one pass
                 return ["l", list(v)]
             return ["l", [self._enc(x, tensors, depth + 1) for x in v]]
         if isinstance(v, tuple):                     # torch.Size and undeclared NamedTuples too
@@ -276,6 +276,25 @@ class Codec:
         if isinstance(v, collections.abc.Iterator):  # a generator, map(...), iter(list): its items, once
             return ["g", [self._enc(x, tensors, depth + 1) for x in v]]
         raise Unsendable(f"a {_type_name(v)}")
+
+    def _enc_row(self, v, tensors, depth):
+        """``_enc`` for one item of a list (lab 04 returns thousands of events), with the two common
+        shapes first: a tuple, or a declared NamedTuple, of plain values. Same tree as ``_enc``."""
+        t = type(v)
+        if t in _PLAIN:
+            return v
+        if self.ids and id(v) in self.ids:        # maybe "your k-th object": the long way
+            return self._enc(v, tensors, depth)
+        if t is tuple:
+            if _plain(v):
+                self._note(v)
+                return ["t", list(v)]
+        elif _is_named_tuple(t):
+            key = self.names.get(t)
+            if key is not None and _plain(v):
+                self._note(v)
+                return ["CT", key[0], key[1], list(v)]
+        return self._enc(v, tensors, depth)
 
     def _numpy(self, v, tensors):
         """numpy values arrive as what they are: a scalar as the Python number it equals (a bool as
@@ -338,12 +357,12 @@ class Codec:
     def _dec_container(self, tag, rest, d):
         if tag == "l":
             items = _items(rest)
-            if all(type(x) in _PLAIN for x in items):
+            if _plain(items):
                 return list(items)
-            return [d(x) for x in items]
+            return [self._dec_row(x, d) for x in items]
         if tag == "t":
             items = _items(rest)
-            if all(type(x) in _PLAIN for x in items):
+            if _plain(items):
                 return tuple(items)
             return tuple(d(x) for x in items)
         if tag == "g":
@@ -353,7 +372,7 @@ class Codec:
         if tag == "s":
             return set(d(x) for x in _items(rest))
         if tag == "CT":
-            if len(rest) != 3 or type(rest[2]) is not list or not all(type(x) in _PLAIN for x in rest[2]):
+            if len(rest) != 3 or type(rest[2]) is not list or not _plain(rest[2]):
                 raise WireError("bad data-type value")
             cls = self._type(rest[0], rest[1])
             if dataclasses.is_dataclass(cls) or len(rest[2]) != len(cls._fields):
@@ -375,6 +394,25 @@ class Codec:
                 raise WireError("bad field")
             fields[pair[0]] = d(pair[1])
         return build(cls, fields)
+
+    def _dec_row(self, n, d):
+        """``_dec`` for one item of a list, with the shapes ``_enc_row`` makes quickly decoded here
+        (and recorded as ``_dec`` would); anything else, or anything odd, goes the long way (which
+        also raises the errors)."""
+        if type(n) is list and len(n) >= 2:
+            tag, obj = n[0], None
+            if tag == "t":
+                items = n[1]
+                if len(n) == 2 and type(items) is list and _plain(items):
+                    obj = tuple(items)
+            elif tag == "CT" and len(n) == 4:
+                cls, items = self.types.get((n[1], n[2])), n[3]
+                if cls is not None and _is_named_tuple(cls) and type(items) is list \
+                        and len(items) == len(cls._fields) and _plain(items):
+                    obj = cls._make(items)
+            if obj is not None:
+                return self._kept(self._slot(), obj, n)
+        return d(n)
 
     def _dec_leaf(self, tag, rest, tensors):
         if tag == "T":
@@ -442,6 +480,17 @@ def _has_tensor(tree) -> bool:
     if tree and tree[0] in ("T", "TK") and len(tree) >= 2 and type(tree[1]) is int:
         return True
     return any(_has_tensor(x) for x in tree)
+
+
+def _plain(items) -> bool:
+    """Every item stands for itself in JSON (one C-level pass: lists of thousands cross)."""
+    return _PLAIN.issuperset(map(type, items))
+
+
+@functools.lru_cache(maxsize=None)
+def _is_named_tuple(cls) -> bool:
+    """A NamedTuple class (a tuple subclass with fields, not a dataclass)."""
+    return issubclass(cls, tuple) and hasattr(cls, "_fields") and not dataclasses.is_dataclass(cls)
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,9 +12,11 @@ ways; an end-to-end test grades honest code that returns them through the real s
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import textwrap
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -162,3 +164,34 @@ def test_honest_numpy_returns_score_the_same_judged(tmp_path):
     for mode in ("direct", True):                 # in-process, then sandboxed
         s = grade_lab(lab, impl.parent, sandbox=mode)
         assert s["score"] == s["max_score"] == 1, [t.get("detail", t["reason"]) for t in s["tests"]]
+
+
+class Point(NamedTuple):
+    x: int
+    y: float
+
+
+POINT_TYPES = {("labzz.mod", "Point"): Point}
+_plain = st.one_of(st.none(), st.booleans(), st.integers(-99, 99), st.floats(allow_nan=False), st.text(max_size=3))
+rows = st.lists(st.one_of(_plain, st.tuples(_plain, _plain), st.builds(Point, st.integers(-9, 9), st.floats(allow_nan=False)),
+                          st.tuples(st.lists(_plain, max_size=2)), st.lists(_plain, max_size=2)), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows)
+def test_rows_of_a_list_take_the_quick_path_to_the_same_tree_and_the_same_identity_records(items):
+    """Lists of tuples and NamedTuples of plain values (lab 04's events) have a quick path through
+    the codec (``_enc_row``, ``_dec_row``): it must give the long path's tree and value, and note
+    the same containers in the same order (what "your k-th object" answers rely on)."""
+    fast, slow = wire.Codec("j", POINT_TYPES), wire.Codec("j", POINT_TYPES)
+    fast.record, slow.record = [], []
+    tree = [fast._enc_row(x, [], 1) for x in items]
+    assert tree == [slow._enc(x, [], 1) for x in items]
+    assert [id(o) for o in fast.record] == [id(o) for o in slow.record]
+    tree = json.loads(json.dumps(tree))
+    fast, slow = wire.Codec("s", POINT_TYPES), wire.Codec("s", POINT_TYPES)
+    fast.in_record, slow.in_record = [], []
+    got = [fast._dec_row(n, lambda x: fast._dec(x, [], 2)) for n in tree]
+    want = [slow._dec(n, [], 1) for n in tree]
+    assert got == want and [type(x) for x in got] == [type(x) for x in want] == [type(x) for x in items]
+    assert [tree_of for _, tree_of in fast.in_record] == [tree_of for _, tree_of in slow.in_record]
