@@ -154,10 +154,16 @@ class Reader:
 def plain_script(script) -> bool:
     """True for a ``calls`` script of (name, [plain values]) pairs: it can go as bare JSON, skipping
     the codec's walk (lab 04's tests send scripts of thousands of accesses)."""
-    return type(script) is list and all(
-        type(c) is list and len(c) == 2 and type(c[0]) is str and type(c[1]) is list
-        and all(type(x) in _PLAIN and (type(x) is not float or math.isfinite(x)) for x in c[1])
-        for c in script)
+    if type(script) is not list:
+        return False
+    for c in script:
+        if type(c) is not list or len(c) != 2 or type(c[0]) is not str or type(c[1]) is not list:
+            return False
+        args = c[1]
+        if not _plain(args) or (float in map(type, args) and
+                                not all(math.isfinite(x) for x in args if type(x) is float)):
+            return False
+    return True
 
 
 def is_data_type(cls) -> bool:

@@ -195,3 +195,11 @@ def test_rows_of_a_list_take_the_quick_path_to_the_same_tree_and_the_same_identi
     want = [slow._dec(n, [], 1) for n in tree]
     assert got == want and [type(x) for x in got] == [type(x) for x in want] == [type(x) for x in items]
     assert [tree_of for _, tree_of in fast.in_record] == [tree_of for _, tree_of in slow.in_record]
+
+
+def test_only_scripts_of_plain_finite_arguments_go_as_bare_json():
+    nan, inf = float("nan"), float("inf")
+    assert wire.plain_script([["access", [1, 2.5, None, "x", True]], ["resident", []]]) and wire.plain_script([])
+    for bad in ([["a", [nan]]], [["a", [1, inf]]], [["a", [[1]]]], [("a", [1])], [["a", (1,)]], [[1, [1]]],
+                [["a", [1], 2]], "script", [["a", [b"x"]]]):
+        assert not wire.plain_script(bad), bad
