@@ -18,6 +18,7 @@ import shutil
 import socket
 import tempfile
 import textwrap
+import time
 import threading
 from pathlib import Path
 
@@ -82,17 +83,31 @@ def _under_a_live_grading(pid: int) -> bool:
 
 
 def _sandbox_processes() -> list[int]:
-    """Processes still running under a sandbox user id that no running grading owns."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                uid = int(_status(int(entry))["Uid"].split()[0])
-            except (KeyError, ValueError, IndexError):
-                continue
-            if jail.UID_RANGE[0] <= uid < jail.UID_RANGE[1] and not _under_a_live_grading(int(entry)):
-                out.append(int(entry))
-    return out
+    """Processes still running under a sandbox user id that no running grading owns.
+
+    With `make test`'s two workers, another test's grading may be ending at this very moment: its
+    killed processes are zombies, or re-parented for the instant before they are gone. Zombies
+    run nothing and hold nothing, so they do not count; whatever else is found must still be
+    there a second later (a process that outlived its grading does not go away by itself)."""
+    def scan() -> set[int]:
+        out = set()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                status = _status(int(entry))
+                try:
+                    uid = int(status["Uid"].split()[0])
+                except (KeyError, ValueError, IndexError):
+                    continue
+                if jail.UID_RANGE[0] <= uid < jail.UID_RANGE[1] and not status.get("State", "").startswith("Z") \
+                        and not _under_a_live_grading(int(entry)):
+                    out.add(int(entry))
+        return out
+
+    found = scan()
+    if found:
+        time.sleep(1.0)
+        found &= scan()
+    return sorted(found)
 
 
 def _attack(course: Lab, tmp_path: Path, source: str, add: str = WRONG_ADD) -> dict:
