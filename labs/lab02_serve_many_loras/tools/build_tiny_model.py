@@ -69,6 +69,24 @@ def train_tokenizer(text: str, out: Path):
     return fast
 
 
+def busy_cores(seconds: float = 0.5) -> float:
+    """How many cores other work keeps busy right now (from /proc/stat over ``seconds``; the
+    1-minute load average where there is none). The load average alone would still count the
+    pip install that `make` ran just before."""
+    def snap():
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]            # all, idle + iowait
+    try:
+        total0, idle0 = snap()
+        time.sleep(seconds)
+        total1, idle1 = snap()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0]
+    total = total1 - total0
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / total) if total > 0 else 0.0
+
+
 def batches(ids, n_steps: int, batch: int, gen):
     import torch
     ids = torch.as_tensor(ids, dtype=torch.long)
@@ -115,7 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--base-steps", type=int, default=200)
     ap.add_argument("--adapter-steps", type=int, default=40)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
+    ap.add_argument("--threads", default="auto", choices=["auto", "1", "2"],
+                    help="torch threads: auto = 2 on an idle machine, else 1")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -124,10 +143,15 @@ def main(argv=None) -> int:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     t0 = time.perf_counter()
-    # Two threads by default: 112 s instead of 158 s on an idle 2-core machine, with the same bytes
-    # (the base and all three adapters came out bit-for-bit equal to a one-thread build, torch 2.13
-    # on x86). On a machine with other work, two threads crawl (3-8x): --threads 1 there.
-    torch.set_num_threads(args.threads)
+    # Two threads on an idle machine: 112 s instead of 158 s on 2 cores, with the same bytes (the
+    # base and all three adapters came out bit-for-bit equal to a one-thread build, torch 2.13 on
+    # x86). With other work running, two threads crawl (3-8x; the base alone took over 7 min
+    # beside a grading loop): one thread then. "auto" looks once, at the start.
+    threads = args.threads
+    if threads == "auto":
+        threads = 2 if (os.cpu_count() or 1) >= 2 and busy_cores() < 0.5 else 1
+    torch.set_num_threads(int(threads))
+    print(f"torch threads: {threads}", flush=True)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     out: Path = args.out
