@@ -235,10 +235,9 @@ class Client:
         if getattr(jail, "watchdog", False):
             jail.close()
             return
-        self.jail, self.starts = jail, 1
-        self.sandboxed, self.why_not, self.memory_note = jail.sandboxed, jail.why, jail.memory_note
-        self.generation += 1
-        self.early_since, self.hello_sent = time.monotonic(), False
+        self.starts = 1
+        self._adopt(jail)
+        self.early_since = time.monotonic()
 
     def send_hello(self) -> None:
         """The hello to an early sandbox, as soon as ``self.hello`` is complete."""
@@ -250,56 +249,44 @@ class Client:
         except OSError:
             pass                          # it died already: the first call's wait reports how
 
+    def _adopt(self, jail) -> None:
+        self.jail, self.hello_sent = jail, False
+        self.sandboxed, self.why_not, self.memory_note = jail.sandboxed, jail.why, jail.memory_note
+        self.generation += 1
+
     def _ensure(self):
-        """Start the sandbox if none runs. Start-up time is charged to the lab's budget, and a lab
-        may start at most MAX_STARTS sandboxes: a module that is slow to import or dies in every
-        call cannot keep the grader busy for long."""
+        """Start the sandbox if none runs (or finish an early start). Start-up time is charged to
+        the lab's budget, and a lab may start at most MAX_STARTS sandboxes: a module that is slow
+        to import or dies in every call cannot keep the grader busy for long. The start-up limit
+        counts from the sandbox's spawn."""
         __tracebackhide__ = True
         if self.load_error_text is not None:
             raise self._load_error()
-        if self.jail is not None and self.early_since is not None:
-            self._finish_early()
+        if self.jail is not None and self.early_since is None:
             return
-        if self.jail is not None:
-            return
-        if self.starts >= MAX_STARTS:
-            self.load_error_text = self.load_error_category = (
-                f"the sandbox was started {self.starts} times in this lab (each timeout or crash needs a new "
-                "one); the lab's remaining tests are not run")
-            raise self._load_error()
-        self.starts += 1
+        if self.jail is None:
+            if self.starts >= MAX_STARTS:
+                self.load_error_text = self.load_error_category = (
+                    f"the sandbox was started {self.starts} times in this lab (each timeout or crash needs a new "
+                    "one); the lab's remaining tests are not run")
+                raise self._load_error()
+            self.starts += 1
         if self.on_start is not None:
             self.on_start(True)          # starting: the parent's watchdog allows a start-up's time
         t0 = time.monotonic()
-        lab_deadline = self.clock.lab_deadline()
-        deadline = min(t0 + HELLO_S, lab_deadline)
         try:
-            self.jail = self.start_jail()
-            self.sandboxed, self.why_not = self.jail.sandboxed, self.jail.why
-            self.memory_note = self.jail.memory_note
-            self.generation += 1
-            self._hello(deadline, lab_bound=lab_deadline <= t0 + HELLO_S)
+            if self.jail is None:
+                self._adopt(self.start_jail())
+                spawned = t0
+            else:
+                spawned, self.early_since = self.early_since, None
+            lab_deadline = self.clock.lab_deadline()
+            self._hello(min(spawned + HELLO_S, lab_deadline), lab_bound=lab_deadline <= spawned + HELLO_S,
+                        sent=self.hello_sent)
         finally:
             self.clock.started(time.monotonic() - t0)
             if self.on_start is not None:
                 self.on_start(False)     # started: the parent's watchdog counts the test from here
-
-    def _finish_early(self) -> None:
-        """The answer to ``start_early``'s hello, within the start-up limit counted from its start."""
-        __tracebackhide__ = True
-        if self.on_start is not None:
-            self.on_start(True)
-        t0 = time.monotonic()
-        lab_deadline = self.clock.lab_deadline()
-        deadline = min(self.early_since + HELLO_S, lab_deadline)
-        lab_bound = lab_deadline <= self.early_since + HELLO_S
-        self.early_since = None
-        try:
-            self._hello(deadline, lab_bound=lab_bound, sent=self.hello_sent)
-        finally:
-            self.clock.started(time.monotonic() - t0)
-            if self.on_start is not None:
-                self.on_start(False)
 
     def _hello(self, deadline: float, lab_bound: bool = False, sent: bool = False) -> None:
         """``lab_bound``: the deadline is the lab's remaining budget (not the start-up limit).

@@ -42,6 +42,7 @@ from grader.judge import submission_files
 from grader.judge.cgroup import Cgroup
 from grader.judge.cgroup import problem as cgroup_problem
 from grader.labs import ROOT
+from grader.sandbox.server import PRELOAD
 from grader.sandbox.wire import Reader
 from grader.judge.submission_files import UnsafeSubmission
 
@@ -158,12 +159,6 @@ class Stage:
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-# Libraries the sandbox may import before the hello, while the judge starts up too (a lab whose
-# modules import torch spends most of its start-up there). Trusted code, imported before any of
-# the student's; the student's module would import them anyway.
-PRELOAD = ("torch", "numpy")
 
 
 class Jail:

@@ -17,8 +17,9 @@ from pathlib import Path
 from grader.grading import time_limits
 from grader.judge import proxy, reference
 from grader.judge.client import Client, Clock
-from grader.judge.jail import PRELOAD, Jail, Stage
+from grader.judge.jail import Jail, Stage
 from grader.labs import ROOT, Lab, get
+from grader.sandbox.server import PRELOAD
 from grader.judge.submission_files import UnsafeSubmission
 
 LAB_BUDGET_FACTOR = 4        # the whole lab may spend this many per-test timeouts in the sandbox
@@ -26,7 +27,7 @@ FUNCTION_BUDGET_FACTOR = 2   # ... and any one of the student's functions this m
 
 
 def _preload(declared_source: str) -> set[str]:
-    """The libraries a lab module imports that the sandbox may load before the hello (jail.PRELOAD)."""
+    """The libraries a lab module imports that the sandbox may load before the hello (PRELOAD in grader/sandbox/server.py)."""
     found = set()
     for node in ast.walk(ast.parse(declared_source)):
         if isinstance(node, ast.Import):

@@ -309,7 +309,10 @@ def rebuild_error(err: dict) -> BaseException:
     return RuntimeError(err.get("msg", ""))
 
 
-PRELOAD = ("torch", "numpy")       # what the judge may ask for (grader/judge/jail.py's PRELOAD)
+# Libraries the sandbox may import before the hello, while the judge starts up too (a lab whose
+# modules import torch spends most of its start-up there). Trusted code, imported before any of
+# the student's; the student's module would import them anyway. The judge asks (grader/judge/jail.py).
+PRELOAD = ("torch", "numpy")
 
 
 def main(argv: list[str]) -> int:

@@ -370,7 +370,7 @@ class Codec:
             items = _items(rest)
             if _plain(items):
                 return tuple(items)
-            return tuple(d(x) for x in items)
+            return tuple([self._dec_row(x, d) for x in items])
         if tag == "g":
             return iter([d(x) for x in _items(rest)])
         if tag == "q":
