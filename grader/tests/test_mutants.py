@@ -20,10 +20,14 @@ CASES = [(lab, m) for lab in LABS for m in mutants_for(lab)]
 
 @pytest.fixture(scope="module")
 def graded_mutants(tmp_path_factory):
+    # every folder is made here, before the threads start: tmp_path_factory makes its base folder
+    # on first use and is not thread-safe (two threads at once: FileExistsError, in CI)
+    where = {(lab.name, m.name): tmp_path_factory.mktemp(f"{lab.short}-{m.name}") for lab, m in CASES}
+
     def one(case):
         lab, m = case
         try:                  # a mutant that no longer applies fails its own tests, not everyone's
-            impl = apply(lab, m, tmp_path_factory.mktemp(f"{lab.short}-{m.name}"))
+            impl = apply(lab, m, where[(lab.name, m.name)])
         except ValueError as e:
             return (lab.name, m.name), e
         # hidden tests up to the first that fails; every public test where a check below reads
