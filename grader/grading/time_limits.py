@@ -1,7 +1,8 @@
 """Per-test time limits sized to what each test needs: the reference's own time, recorded.
 
     python -m grader.grading.time_limits --write    maintainers (`make stubs`): grade solutions/ and record
-                                            each graded test's time inside the sandbox
+                                            each graded test's time inside the sandbox (a time
+                                            within 2x of its record keeps the record)
     python -m grader.grading.time_limits            print the limits the judge will use
 
 A test's limit is ``FACTOR`` times the reference's recorded time, at least ``FLOOR_S``, at most
@@ -43,9 +44,33 @@ def record() -> dict[str, dict[str, float]]:
     return out
 
 
+def merge(old: dict, new: dict) -> dict:
+    """The new record, except that a test keeps its old time where the new one is within a factor
+    of 2 of it, or both are under the floor: timings wobble from run to run, and a record rewritten
+    by every `make stubs` would make noise in every commit without changing a limit that matters."""
+    floor = FLOOR_S / FACTOR
+    out = {}
+    for lab, times in new.items():
+        before = old.get(lab, {})
+        out[lab] = {}
+        for name, s in times.items():
+            was = before.get(name)
+            keep = was is not None and ((was <= floor and s <= floor) or 0.5 <= s / max(was, 1e-9) <= 2)
+            out[lab][name] = was if keep else s
+    return out
+
+
 def main(argv: list[str]) -> int:
     if "--write" in argv:
-        RECORD.write_text(json.dumps(record(), indent=1, sort_keys=True) + "\n")
+        try:
+            old = json.loads(RECORD.read_text())
+        except (OSError, ValueError):
+            old = {}
+        new = merge(old, record())
+        if new == old:
+            print(f"{RECORD.relative_to(ROOT)}: unchanged (every time within 2x of its record)")
+            return 0
+        RECORD.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
         print(f"wrote {RECORD.relative_to(ROOT)}")
         return 0
     for lab in LABS:

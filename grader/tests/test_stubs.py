@@ -113,6 +113,18 @@ def test_a_test_limit_is_a_multiple_of_the_reference_with_a_floor_and_a_cap(tmp_
     assert time_limits.limits(lab) == {"a": time_limits.FLOOR_S, "b": 0.5 * time_limits.FACTOR, "c": 30.0}
 
 
+def test_recording_times_again_keeps_a_record_that_still_holds():
+    """`make stubs` rewrites a test's time only when it moved by more than 2x (and not both under
+    the floor): a new test, a test gone, and a test that got much slower or faster change the record."""
+    from grader.grading.time_limits import FACTOR, FLOOR_S, merge
+
+    tiny = FLOOR_S / FACTOR / 10
+    old = {"labA": {"same": 0.5, "wobble": 0.5, "slower": 0.5, "both_tiny": tiny, "gone": 1.0}}
+    new = {"labA": {"same": 0.5, "wobble": 0.9, "slower": 1.2, "both_tiny": tiny * 5, "fresh": 0.2}}
+    assert merge(old, new) == {"labA": {"same": 0.5, "wobble": 0.5, "slower": 1.2, "both_tiny": tiny, "fresh": 0.2}}
+    assert merge({}, new) == new
+
+
 def test_the_readme_states_the_limits_the_judge_uses():
     from grader.grading import time_limits
     from grader.judge import client, session
