@@ -21,6 +21,33 @@ def test_every_lab_exists_with_its_contract_files():
         assert any(i.kind == "public" for i in items) and any(i.kind == "hidden" for i in items)
 
 
+def test_labs_graded_on_threads_parse_their_tests_one_at_a_time(monkeypatch):
+    """`make grade` grades two labs at once on threads; CPython 3.11's ast.parse is not thread-safe
+    (a SystemError in the suite, once). The catalog parses one file at a time, whatever the threads."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    real, inside, most, lock = catalog.ast.parse, [0], [0], threading.Lock()
+
+    def slow_parse(*a, **k):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.005)                   # long enough for another thread to walk in
+        try:
+            return real(*a, **k)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(catalog.ast, "parse", slow_parse)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(catalog.discover, LABS * 2))
+    assert most[0] == 1, f"{most[0]} parses ran at once"
+    assert all(found) and found[:len(LABS)] == found[len(LABS):]
+
+
 def test_references_get_full_marks(solutions_report):
     proc, report = solutions_report
     assert set(report["labs"]) == {lab.name for lab in present()}
