@@ -168,8 +168,7 @@ def plain_script(script) -> bool:
 
 def is_data_type(cls) -> bool:
     """A lab's declared value types: dataclasses and NamedTuples (rebuilt from their fields)."""
-    return isinstance(cls, type) and (dataclasses.is_dataclass(cls) or
-                                      (issubclass(cls, tuple) and hasattr(cls, "_fields")))
+    return isinstance(cls, type) and (dataclasses.is_dataclass(cls) or _named_tuple(cls))
 
 
 class Unsendable(TypeError):
@@ -493,10 +492,12 @@ def _plain(items) -> bool:
     return _PLAIN.issuperset(map(type, items))
 
 
-@functools.lru_cache(maxsize=None)
-def _is_named_tuple(cls) -> bool:
+def _named_tuple(cls) -> bool:
     """A NamedTuple class (a tuple subclass with fields, not a dataclass)."""
     return issubclass(cls, tuple) and hasattr(cls, "_fields") and not dataclasses.is_dataclass(cls)
+
+
+_is_named_tuple = functools.lru_cache(maxsize=None)(_named_tuple)   # the rows' quick path asks per row
 
 
 @functools.lru_cache(maxsize=None)
